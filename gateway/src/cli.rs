@@ -1,0 +1,397 @@
+//! The `tongban` command line.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use chrono::NaiveDate;
+use clap::{Parser, Subcommand, ValueEnum};
+use tongban_schemas::{BaseLibrary, CitizenId, DivisionCode, LicenceId, Uscc};
+
+use crate::config::{self, Config, Secret};
+use crate::pki::{self, PkiPaths};
+use crate::seed;
+use crate::startup::Application;
+use crate::store::Store;
+
+/// Tongban (通办): government data-sharing exchange and e-licence hub.
+#[derive(Debug, Parser)]
+#[command(name = "tongban", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create a data directory: configuration, development PKI, store, departments, catalogue.
+    Init {
+        /// The data directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Address the gateway will listen on.
+        #[arg(long, default_value = "127.0.0.1:8443")]
+        listen: SocketAddr,
+        /// Metadata store URL (default: SQLite inside the directory).
+        #[arg(long)]
+        store_url: Option<String>,
+        /// Extra DNS names or IP addresses for the server certificate.
+        #[arg(long = "hostname")]
+        hostnames: Vec<String>,
+    },
+    /// Write synthetic, linked base libraries as Parquet.
+    Generate {
+        /// Output directory (one subdirectory per library).
+        #[arg(long)]
+        out: PathBuf,
+        /// Number of people.
+        #[arg(long, default_value_t = 100_000)]
+        people: usize,
+        /// Seed; the same seed gives the same files.
+        #[arg(long, default_value_t = 20_261_121)]
+        seed: u64,
+        /// The date the data is generated as of (YYYY-MM-DD); default today in Beijing.
+        #[arg(long)]
+        today: Option<NaiveDate>,
+    },
+    /// Validate files and publish them as the next snapshot of a base library.
+    Publish {
+        /// The data directory (holding tongban.toml).
+        #[arg(long)]
+        dir: PathBuf,
+        /// population, legal_entity or credit_record.
+        #[arg(long)]
+        library: BaseLibrary,
+        /// CSV or Parquet files, or directories of Parquet files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Run the gateway.
+    Serve {
+        /// The data directory (holding tongban.toml).
+        #[arg(long, conflicts_with = "config")]
+        dir: Option<PathBuf>,
+        /// A configuration file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Override the listen address.
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Set up (on first run) and serve a complete demo: PKI, departments, users, data.
+    Demo {
+        /// The data directory; reused when it exists.
+        #[arg(long, default_value = "tongban-demo")]
+        dir: PathBuf,
+        /// Number of people to generate on first run.
+        #[arg(long, default_value_t = 100_000)]
+        people: usize,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8443")]
+        listen: SocketAddr,
+        /// Seed of the synthetic data.
+        #[arg(long, default_value_t = 20_261_121)]
+        seed: u64,
+    },
+    /// Check an identifier: exit 0 when valid, 1 with the reason when not.
+    Validate {
+        /// What kind of identifier.
+        kind: IdKind,
+        /// The value.
+        value: String,
+    },
+    /// Manage people's accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum IdKind {
+    CitizenId,
+    Uscc,
+    LicenceId,
+    Division,
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create an account; prints its password.
+    Add {
+        /// The data directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Sign-in name.
+        #[arg(long)]
+        username: String,
+        /// Name shown in the console.
+        #[arg(long)]
+        display_name: String,
+        /// Department code.
+        #[arg(long)]
+        department: String,
+        /// Comma-separated roles.
+        #[arg(long)]
+        roles: String,
+    },
+}
+
+/// Runs the command line; the exit code is the process's.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::Validate { kind, value } = &cli.command {
+        return validate(*kind, value);
+    }
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TONGBAN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=warn"));
+    let json = std::env::var("TONGBAN_LOG_FORMAT").is_ok_and(|v| v == "json");
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if json { builder.json().try_init() } else { builder.try_init() };
+}
+
+/// Today's date in Beijing.
+pub fn today() -> NaiveDate {
+    chrono::Utc::now().with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("+08:00 is a valid offset")).date_naive()
+}
+
+fn validate(kind: IdKind, value: &str) -> ExitCode {
+    let result = match kind {
+        IdKind::CitizenId => CitizenId::parse_as_of(value, today()).map(|id| {
+            format!("valid citizen ID: born {}, {}, {}", id.birth_date(), id.gender().label_zh(), id.division().full_name())
+        }),
+        IdKind::Uscc => Uscc::parse(value).map(|u| format!("valid USCC: organisation code {}", u.organisation_code())),
+        IdKind::LicenceId => LicenceId::parse(value).map(|l| format!("valid e-licence ID: issuer {}, serial {}", l.issuer_code(), l.serial())),
+        IdKind::Division => DivisionCode::parse(value).map(|d| {
+            format!("valid division code: {}{}", d.full_name(), if d.is_current() { "" } else { " (historical)" })
+        }),
+    };
+    match result {
+        Ok(message) => {
+            println!("{message}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            println!("invalid: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Init { dir, listen, store_url, hostnames } => {
+            let (_, logins) = init(&dir, listen, store_url, &hostnames, false).await?;
+            println!("initialised {}", dir.display());
+            print_logins(&logins);
+            Ok(())
+        }
+        Command::Generate { out, people, seed, today: as_of } => {
+            generate(&out, people, seed, as_of.unwrap_or_else(today))?;
+            Ok(())
+        }
+        Command::Publish { dir, library, files } => {
+            let config = Config::load(&dir.join(config::FILE_NAME))?;
+            let store = Store::connect(config.store.url.expose(), 2).await?;
+            let inputs = expand_inputs(&files)?;
+            let record = crate::publish::publish_files(&store, &config.data_dir, library, inputs, "cli", today())
+                .await
+                .map_err(describe_publish_error)?;
+            println!("published {} snapshot v{}: {} rows, {} bytes, sha256 {}", library, record.version, record.rows, record.bytes, record.sha256);
+            Ok(())
+        }
+        Command::Serve { dir, config: file, listen } => {
+            let path = match (dir, file) {
+                (_, Some(file)) => file,
+                (Some(dir), None) => dir.join(config::FILE_NAME),
+                (None, None) => anyhow::bail!("give --dir DIR or --config FILE"),
+            };
+            let mut config = Config::load(&path)?;
+            if let Some(listen) = listen {
+                config.listen = listen;
+            }
+            let app = Application::build(config).await?;
+            println!("Tongban listening on https://{}", app.local_addr());
+            app.run_until_stopped().await?;
+            Ok(())
+        }
+        Command::Demo { dir, people, listen, seed } => demo(&dir, people, listen, seed).await,
+        Command::Validate { .. } => unreachable!("handled before the runtime starts"),
+        Command::User { command: UserCommand::Add { dir, username, display_name, department, roles } } => {
+            let config = Config::load(&dir.join(config::FILE_NAME))?;
+            let store = Store::connect(config.store.url.expose(), 2).await?;
+            let roles = roles.parse().map_err(anyhow::Error::msg)?;
+            let password = crate::auth::new_password()?;
+            let user = crate::routes::new_user(&store, username, display_name, department, roles, &password).await?;
+            store.create_user(&user, chrono::Utc::now().timestamp_millis()).await?;
+            println!("created {} with password {password}", user.username);
+            Ok(())
+        }
+    }
+}
+
+fn describe_publish_error(e: crate::error::ApiError) -> anyhow::Error {
+    use tongban_catalog::CatalogError;
+    match e {
+        crate::error::ApiError::Catalog(CatalogError::InvalidRows { total, errors }) => {
+            let mut text = format!("{total} invalid value(s); nothing was published");
+            for row in errors.iter().take(20) {
+                text.push_str(&format!("\n  row {}: {}: {} ({})", row.row, row.column, row.message, row.code));
+            }
+            anyhow::anyhow!(text)
+        }
+        other => anyhow::anyhow!(other.to_string()),
+    }
+}
+
+/// Files named on the command line; a directory stands for its `.parquet` files in name order.
+fn expand_inputs(files: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut inputs = Vec::new();
+    for path in files {
+        if path.is_dir() {
+            let mut parts: Vec<PathBuf> = std::fs::read_dir(path)
+                .with_context(|| format!("cannot read {}", path.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+                .collect();
+            parts.sort();
+            inputs.extend(parts);
+        } else if path.exists() {
+            inputs.push(path.clone());
+        } else {
+            anyhow::bail!("{} does not exist", path.display());
+        }
+    }
+    Ok(inputs)
+}
+
+/// Creates (or completes) a data directory. Returns its configuration and the accounts
+/// created now or earlier.
+pub async fn init(
+    dir: &Path,
+    listen: SocketAddr,
+    store_url: Option<String>,
+    hostnames: &[String],
+    demo: bool,
+) -> anyhow::Result<(Config, Vec<seed::Login>)> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let dir = dir.canonicalize()?;
+    let config_path = dir.join(config::FILE_NAME);
+    let config = if config_path.exists() {
+        Config::load(&config_path)?
+    } else {
+        let mut config = Config::embedded(&dir, listen);
+        if let Some(url) = store_url {
+            config.store.url = Secret::new(url);
+        }
+        config.write(&config_path)?;
+        config
+    };
+    std::fs::create_dir_all(&config.data_dir)?;
+    let now = time::OffsetDateTime::now_utc();
+    let paths = PkiPaths::new(&dir);
+    pki::ensure_ca_and_server(&paths, hostnames, now)?;
+    let store = Store::connect(config.store.url.expose(), 2).await?;
+    let millis = now.unix_timestamp() * 1000;
+    seed::departments(&store, millis).await?;
+    seed::resources(&store, millis).await?;
+    seed::certificates(&store, &paths, now).await?;
+    let logins = seed::accounts(&store, demo, &dir.join("logins.json"), millis).await?;
+    store.close().await;
+    Ok((config, logins))
+}
+
+fn generate(out: &Path, people: usize, seed: u64, as_of: NaiveDate) -> anyhow::Result<tongban_schemas::generate::GenerationReport> {
+    use indicatif::{ProgressBar, ProgressStyle};
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>14} [{bar:40}] {pos}/{len} rows ({per_sec}, {eta})")
+            .expect("the progress template is valid")
+            .progress_chars("=> "),
+    );
+    let config = tongban_schemas::generate::GeneratorConfig::new(seed, people, as_of);
+    let started = std::time::Instant::now();
+    let report = tongban_schemas::generate::generate(&config, out, &|p: tongban_schemas::generate::Progress| {
+        if bar.length() != Some(p.rows_total) {
+            bar.set_length(p.rows_total);
+            bar.set_message(p.library.table_name());
+        }
+        bar.set_position(p.rows_done);
+    })?;
+    bar.finish_and_clear();
+    let elapsed = started.elapsed();
+    for output in &report.libraries {
+        println!("{:>14}: {} rows", output.library.table_name(), output.rows);
+    }
+    println!("generated in {:.1} s into {}", elapsed.as_secs_f64(), out.display());
+    Ok(report)
+}
+
+async fn demo(dir: &Path, people: usize, listen: SocketAddr, seed: u64) -> anyhow::Result<()> {
+    let (mut config, logins) = init(dir, listen, None, &[], true).await?;
+    config.listen = listen;
+    let store = Store::connect(config.store.url.expose(), 4).await?;
+    let mut missing = Vec::new();
+    for library in BaseLibrary::ALL {
+        if store.resource_for_library(library).await?.latest.is_none() {
+            missing.push(library);
+        }
+    }
+    if !missing.is_empty() {
+        let staging = tempfile::Builder::new().prefix(".generated-").tempdir_in(&config.data_dir)?;
+        println!("generating {people} people with linked entities and credit records …");
+        generate(staging.path(), people, seed, today())?;
+        for library in missing {
+            let inputs = expand_inputs(&[staging.path().join(library.table_name())])?;
+            let record = crate::publish::publish_files(&store, &config.data_dir, library, inputs, "demo", today())
+                .await
+                .map_err(describe_publish_error)?;
+            println!("published {library} v{} ({} rows)", record.version, record.rows);
+        }
+    }
+    store.close().await;
+
+    let app = Application::build(config.clone()).await?;
+    let addr = app.local_addr();
+    let dir = dir.canonicalize()?;
+    let paths = PkiPaths::new(&dir);
+    println!();
+    println!("Tongban demo is running at https://{addr}/");
+    println!("  CA certificate:      {}", paths.ca_cert().display());
+    println!("  client certificates: {}/<department>.crt and .key", paths.dir.join("clients").display());
+    println!("  departments:         {}", seed::DEPARTMENTS.iter().filter(|d| d.client_certificate).map(|d| d.code).collect::<Vec<_>>().join(", "));
+    print_logins(&logins);
+    println!("  try: curl --cacert {} --cert {} --key {} https://{addr}/v1/catalog/resources",
+        paths.ca_cert().display(), paths.client_cert("approval-bureau").display(), paths.client_key("approval-bureau").display());
+    app.run_until_stopped().await?;
+    Ok(())
+}
+
+fn print_logins(logins: &[seed::Login]) {
+    if logins.is_empty() {
+        return;
+    }
+    println!("  logins (POST /v1/auth/login):");
+    for l in logins {
+        println!("    {:<10} {:<24} {:<18} {}", l.username, l.password, l.department, l.roles);
+    }
+}

@@ -1,0 +1,281 @@
+//! One typed configuration tree, read once at start-up.
+//!
+//! The file is TOML (`DIR/tongban.toml` for a data directory made by `tongban init` or
+//! `tongban demo`); unknown keys are refused so a typo never silently falls back to a default.
+//! Secrets may come from the environment instead of the file (`TONGBAN_STORE_URL`), and are
+//! wrapped so that `Debug` prints `[REDACTED]`.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// A value that must never reach a log.
+#[derive(Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret itself, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[REDACTED]")
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where the HTTPS API listens.
+    pub listen: SocketAddr,
+    /// Public base URL used in links and the DCAT export; defaults to `https://<listen>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+    /// The data directory: snapshots, and the SQLite file when the store is embedded.
+    pub data_dir: PathBuf,
+    /// TLS material.
+    pub tls: TlsConfig,
+    /// The metadata store.
+    pub store: StoreConfig,
+    /// Sign-in and sessions.
+    #[serde(default)]
+    pub auth: AuthConfig,
+    /// Request limits.
+    #[serde(default)]
+    pub limits: LimitsConfig,
+}
+
+/// Certificates and keys, PEM files.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The server certificate chain.
+    pub cert: PathBuf,
+    /// The server private key.
+    pub key: PathBuf,
+    /// The CA whose certificates department systems present.
+    pub client_ca: PathBuf,
+}
+
+/// Where metadata lives.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `sqlite://…` (embedded default) or `postgres://…` (production). May be overridden by
+    /// `TONGBAN_STORE_URL`, which is where a password belongs.
+    pub url: Secret,
+    /// Pool size.
+    #[serde(default = "default_pool")]
+    pub max_connections: u32,
+}
+
+fn default_pool() -> u32 {
+    8
+}
+
+/// Sign-in settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Lifetime of a bearer token, in minutes.
+    #[serde(default = "default_token_minutes")]
+    pub token_minutes: i64,
+}
+
+fn default_token_minutes() -> i64 {
+    8 * 60
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig { token_minutes: default_token_minutes() }
+    }
+}
+
+/// Limits on what a request may carry.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Largest JSON body, bytes.
+    #[serde(default = "default_json_body")]
+    pub max_json_bytes: usize,
+    /// Largest publication upload, bytes.
+    #[serde(default = "default_upload")]
+    pub max_upload_bytes: usize,
+    /// Time allowed for a TLS handshake, seconds.
+    #[serde(default = "default_handshake")]
+    pub handshake_seconds: u64,
+}
+
+fn default_json_body() -> usize {
+    64 * 1024
+}
+
+fn default_upload() -> usize {
+    256 * 1024 * 1024
+}
+
+fn default_handshake() -> u64 {
+    10
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_json_bytes: default_json_body(),
+            max_upload_bytes: default_upload(),
+            handshake_seconds: default_handshake(),
+        }
+    }
+}
+
+/// A configuration file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid configuration.
+    #[error("invalid configuration in {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The name of the configuration file inside a data directory.
+pub const FILE_NAME: &str = "tongban.toml";
+
+impl Config {
+    /// Reads a configuration file, then applies environment overrides.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        let mut config: Config =
+            toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.into(), message: e.message().to_owned() })?;
+        if let Ok(url) = std::env::var("TONGBAN_STORE_URL") {
+            config.store.url = Secret::new(url);
+        }
+        let base = path.parent().unwrap_or(Path::new("."));
+        config.resolve_relative(base);
+        Ok(config)
+    }
+
+    /// The configuration of an embedded installation rooted at `dir`.
+    pub fn embedded(dir: &Path, listen: SocketAddr) -> Config {
+        Config {
+            listen,
+            public_url: None,
+            data_dir: dir.join("data"),
+            tls: TlsConfig {
+                cert: dir.join("pki/server.crt"),
+                key: dir.join("pki/server.key"),
+                client_ca: dir.join("pki/ca.crt"),
+            },
+            store: StoreConfig {
+                url: Secret::new(format!("sqlite://{}?mode=rwc", dir.join("tongban.db").display())),
+                max_connections: default_pool(),
+            },
+            auth: AuthConfig::default(),
+            limits: LimitsConfig::default(),
+        }
+    }
+
+    /// Writes the configuration as TOML, with paths relative to the file's directory where
+    /// they lie inside it, so a data directory can be moved whole.
+    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+        let base = path.parent().unwrap_or(Path::new("."));
+        let mut portable = self.clone();
+        portable.make_relative(base);
+        let text = toml::to_string_pretty(&portable).map_err(std::io::Error::other)?;
+        std::fs::write(path, text)
+    }
+
+    /// The base URL of the API.
+    pub fn base_url(&self) -> String {
+        self.public_url.clone().unwrap_or_else(|| format!("https://{}", self.listen))
+    }
+
+    fn paths_mut(&mut self) -> [&mut PathBuf; 4] {
+        [&mut self.data_dir, &mut self.tls.cert, &mut self.tls.key, &mut self.tls.client_ca]
+    }
+
+    fn resolve_relative(&mut self, base: &Path) {
+        for p in self.paths_mut() {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        if let Some(rest) = self.store.url.expose().strip_prefix("sqlite://") {
+            let (file, query) = rest.split_once('?').unwrap_or((rest, ""));
+            if Path::new(file).is_relative() {
+                let joined = base.join(file);
+                let q = if query.is_empty() { String::new() } else { format!("?{query}") };
+                self.store.url = Secret::new(format!("sqlite://{}{q}", joined.display()));
+            }
+        }
+    }
+
+    fn make_relative(&mut self, base: &Path) {
+        for p in self.paths_mut() {
+            if let Ok(rel) = p.strip_prefix(base) {
+                *p = rel.to_path_buf();
+            }
+        }
+        if let Some(rest) = self.store.url.expose().strip_prefix("sqlite://") {
+            let (file, query) = rest.split_once('?').unwrap_or((rest, ""));
+            if let Ok(rel) = Path::new(file).strip_prefix(base) {
+                let q = if query.is_empty() { String::new() } else { format!("?{query}") };
+                self.store.url = Secret::new(format!("sqlite://{}{q}", rel.display()));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_relative_to_its_directory_and_hides_secrets() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = Config::embedded(dir.path(), "127.0.0.1:8443".parse().expect("addr"));
+        let path = dir.path().join(FILE_NAME);
+        config.write(&path).expect("write");
+        let text = std::fs::read_to_string(&path).expect("read");
+        assert!(text.contains("data_dir = \"data\""), "{text}");
+        let loaded = Config::load(&path).expect("load");
+        assert_eq!(loaded, config);
+        assert!(!format!("{loaded:?}").contains("sqlite"), "store URL is redacted");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = Config::embedded(dir.path(), "127.0.0.1:8443".parse().expect("addr"));
+        let path = dir.path().join(FILE_NAME);
+        config.write(&path).expect("write");
+        let text = std::fs::read_to_string(&path).expect("read");
+        assert!(text.contains("handshake_seconds"));
+        std::fs::write(&path, text.replace("handshake_seconds", "handshake_secs")).expect("write");
+        assert!(matches!(Config::load(&path), Err(ConfigError::Parse { .. })));
+    }
+}

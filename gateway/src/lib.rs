@@ -1,0 +1,21 @@
+//! The Tongban gateway: the only crate that touches sockets, TLS, the database, the
+//! environment and the clock.
+//!
+//! Start at [`startup`] (building and running the server), then [`routes`] (the route
+//! table), [`auth`] (who is calling), [`error`] (how failures become responses) and
+//! [`store`] (the metadata store). [`cli`] is the `tongban` command line.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod pki;
+pub mod publish;
+pub mod routes;
+pub mod seed;
+pub mod startup;
+pub mod store;
+pub mod tls;
+
+pub use config::Config;
+pub use startup::{AppState, Application, ShutdownHandle};

@@ -1,0 +1,96 @@
+//! The route table.
+//!
+//! `GET /healthz` is the only route without authentication; everything under `/v1/` needs a
+//! registered client certificate or a bearer token, and an unknown `/v1/` path answers 401
+//! before 404 so that routes cannot be probed anonymously.
+
+mod admin;
+pub(crate) use admin::new_user;
+mod auth;
+mod catalog;
+
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+/// Builds the router over shared state.
+pub fn router(state: AppState) -> Router {
+    let json_limit = state.config.limits.max_json_bytes;
+    let upload_limit = state.config.limits.max_upload_bytes;
+    let v1 = Router::new()
+        .route("/auth/login", post(auth::login))
+        .route("/auth/logout", post(auth::logout))
+        .route("/me", get(auth::me))
+        .route("/departments", get(admin::departments))
+        .route("/users", get(admin::users).post(admin::create_user))
+        .route("/catalog/resources", get(catalog::list))
+        .route("/catalog/resources/{code}", get(catalog::get_one))
+        .route(
+            "/catalog/resources/{code}/snapshots",
+            get(catalog::snapshots)
+                .post(catalog::publish)
+                .layer(axum::extract::DefaultBodyLimit::max(upload_limit)),
+        )
+        .route("/catalog/dcat", get(catalog::dcat))
+        .fallback(v1_fallback)
+        .layer(axum::extract::DefaultBodyLimit::max(json_limit));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .nest("/v1", v1)
+        .fallback(|| async { ApiError::RouteNotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+async fn v1_fallback(principal: Result<Principal, ApiError>) -> ApiError {
+    match principal {
+        Err(e) => e,
+        Ok(_) => ApiError::RouteNotFound,
+    }
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Json(json!({"error": {"code": "server.internal", "message": "internal error"}})),
+    )
+        .into_response()
+}
+
+/// A JSON body whose rejections are API errors with stable codes.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::BodyTooLarge),
+            Err(axum::extract::rejection::JsonRejection::MissingJsonContentType(_)) => {
+                Err(ApiError::UnsupportedMediaType("expected Content-Type: application/json".into()))
+            }
+            Err(rejection) => Err(ApiError::BadRequest(rejection.body_text())),
+        }
+    }
+}

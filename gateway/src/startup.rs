@@ -1,0 +1,224 @@
+//! Building and running the gateway.
+//!
+//! `Application::build` opens the store, loads TLS material and binds the listener (port 0
+//! in tests, so each test gets its own server); `run_until_stopped` accepts connections
+//! until the shutdown signal. Each TLS connection is served by hyper with the client
+//! certificate's fingerprint attached to every request made on it; from there the axum router
+//! in [`crate::routes`] takes over.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
+
+use crate::config::Config;
+use crate::pki;
+use crate::store::Store;
+use crate::tls::{self, ClientCertificate};
+
+/// State shared by every request handler.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The metadata store.
+    pub store: Store,
+    /// The configuration read at start-up.
+    pub config: Arc<Config>,
+    /// Serialises publications so snapshot versions are assigned one at a time.
+    pub publish_lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// Failures while starting.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// TLS material is missing or invalid.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    /// The store cannot be opened.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// The address cannot be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// A gateway ready to serve.
+pub struct Application {
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    state: AppState,
+    addr: SocketAddr,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application").field("addr", &self.addr).finish_non_exhaustive()
+    }
+}
+
+/// Stops a running gateway when told to or dropped.
+#[derive(Debug)]
+pub struct ShutdownHandle {
+    sender: watch::Sender<bool>,
+}
+
+impl ShutdownHandle {
+    /// Asks the gateway to stop accepting connections.
+    pub fn stop(&self) {
+        let _ = self.sender.send(true);
+    }
+}
+
+impl Drop for ShutdownHandle {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl Application {
+    /// Opens the store, loads TLS and binds the listener.
+    pub async fn build(config: Config) -> Result<Application, StartupError> {
+        let tls_config = tls::server_config(&config.tls)?;
+        let store = Store::connect(config.store.url.expose(), config.store.max_connections).await?;
+        Self::build_with_store(config, store, tls_config).await
+    }
+
+    async fn build_with_store(
+        config: Config,
+        store: Store,
+        tls_config: Arc<rustls::ServerConfig>,
+    ) -> Result<Application, StartupError> {
+        let listener =
+            TcpListener::bind(config.listen).await.map_err(|source| StartupError::Bind { addr: config.listen, source })?;
+        let addr = listener.local_addr().map_err(|source| StartupError::Bind { addr: config.listen, source })?;
+        let mut config = config;
+        config.listen = addr;
+        let state = AppState { store, config: Arc::new(config), publish_lock: Arc::new(tokio::sync::Mutex::new(())) };
+        Ok(Application { listener, acceptor: TlsAcceptor::from(tls_config), state, addr })
+    }
+
+    /// The bound address (with the real port when 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The shared state, e.g. for seeding in tests.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until the process is interrupted (Ctrl-C or SIGTERM).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let (handle, stopped) = shutdown_pair();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            handle.stop();
+            // The handle is dropped here too; both paths send the same signal.
+        });
+        self.serve(stopped).await
+    }
+
+    /// Serves in a background task; the returned handle stops it.
+    pub fn spawn(self) -> ShutdownHandle {
+        let (handle, stopped) = shutdown_pair();
+        tokio::spawn(async move {
+            if let Err(e) = self.serve(stopped).await {
+                tracing::error!(error = %e, "gateway stopped with an error");
+            }
+        });
+        handle
+    }
+
+    async fn serve(self, mut stopped: watch::Receiver<bool>) -> std::io::Result<()> {
+        let router = crate::routes::router(self.state.clone());
+        let handshake = Duration::from_secs(self.state.config.limits.handshake_seconds.max(1));
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        tracing::info!(addr = %self.addr, "gateway listening (HTTPS)");
+        loop {
+            let (tcp, peer) = tokio::select! {
+                accepted = self.listener.accept() => match accepted {
+                    Ok(conn) => conn,
+                    Err(e) => {
+                        // Out of file descriptors and similar: back off instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                _ = stopped.changed() => break,
+            };
+            let _ = tcp.set_nodelay(true);
+            let acceptor = self.acceptor.clone();
+            let router = router.clone();
+            let watcher = graceful.watcher();
+            tokio::spawn(async move {
+                let tls = match tokio::time::timeout(handshake, acceptor.accept(tcp)).await {
+                    Ok(Ok(tls)) => tls,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "TLS handshake timed out");
+                        return;
+                    }
+                };
+                let client = tls
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(|chain| chain.first())
+                    .map(|leaf| ClientCertificate { fingerprint: pki::fingerprint(leaf) });
+                let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+                    if let Some(client) = &client {
+                        request.extensions_mut().insert(client.clone());
+                    }
+                    router.clone().oneshot(request)
+                });
+                let builder = auto::Builder::new(TokioExecutor::new());
+                let connection = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
+                if let Err(e) = watcher.watch(connection.into_owned()).await {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
+            });
+        }
+        // Let requests in flight finish, but not forever.
+        let _ = tokio::time::timeout(Duration::from_secs(10), graceful.shutdown()).await;
+        self.state.store.close().await;
+        Ok(())
+    }
+}
+
+fn shutdown_pair() -> (ShutdownHandle, watch::Receiver<bool>) {
+    let (sender, receiver) = watch::channel(false);
+    (ShutdownHandle { sender }, receiver)
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
+    tracing::info!("shutting down");
+}

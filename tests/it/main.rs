@@ -1,0 +1,4 @@
+//! End-to-end tests of the gateway over real HTTPS with real certificates.
+
+mod catalog;
+mod gateway;

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Runs every Tongban test on this machine, installing what the tests need first:
+# PostgreSQL (a throwaway cluster on a private port, started as the `postgres` user because
+# the server refuses to run as root) and cargo-nextest. Usage: tests/run.sh [nextest args…]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+pg_bin() {
+  local d
+  for d in /usr/lib/postgresql/*/bin; do
+    [ -x "$d/initdb" ] && { echo "$d"; return 0; }
+  done
+  return 1
+}
+
+if ! pg_bin >/dev/null; then
+  echo "installing PostgreSQL …"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq postgresql >/dev/null
+fi
+PG_BIN=$(pg_bin)
+
+if ! cargo nextest --version >/dev/null 2>&1; then
+  echo "installing cargo-nextest …"
+  cargo install --locked cargo-nextest
+fi
+
+# A throwaway cluster: trust auth on loopback only, a private port, removed on exit.
+PG_PORT=${TONGBAN_TEST_PG_PORT:-54329}
+PG_ROOT=$(mktemp -d /tmp/tongban-pg.XXXXXX)
+chmod 755 "$PG_ROOT"
+run_pg() {
+  if [ "$(id -u)" = 0 ]; then
+    chown -R postgres:postgres "$PG_ROOT"
+    su postgres -s /bin/sh -c "$*"
+  else
+    sh -c "$*"
+  fi
+}
+cleanup() {
+  run_pg "'$PG_BIN/pg_ctl' -D '$PG_ROOT/data' -m immediate stop" >/dev/null 2>&1 || true
+  rm -rf "$PG_ROOT"
+}
+trap cleanup EXIT
+run_pg "'$PG_BIN/initdb' -D '$PG_ROOT/data' -U postgres -A trust -E UTF8 --locale=C.UTF-8" >/dev/null
+run_pg "'$PG_BIN/pg_ctl' -D '$PG_ROOT/data' -l '$PG_ROOT/server.log' -w -o \"-p $PG_PORT -k '$PG_ROOT' -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200\" start" >/dev/null
+export TONGBAN_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
+
+cargo nextest run --workspace --no-fail-fast "$@"
