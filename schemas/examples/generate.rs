@@ -5,7 +5,8 @@
 //!     --people 1000000 --out /tmp/tongban-data [--seed 42] [--today 2025-06-30] [--show 3]
 //! ```
 //!
-//! `--show N` prints the first N rows of each library's first file, to eyeball the data.
+//! `--show N` prints the first N rows of each library's first file, to eyeball the data;
+//! `--layout` prints, per column of each library's first file, its encodings, size and pages.
 
 use std::fs::File;
 use std::path::PathBuf;
@@ -25,6 +26,7 @@ fn main() -> BoxResult<()> {
     let mut seed = 42u64;
     let mut today = NaiveDate::from_ymd_opt(2025, 6, 30).ok_or("default date")?;
     let mut show = 0usize;
+    let mut layout = false;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -34,6 +36,7 @@ fn main() -> BoxResult<()> {
             "--seed" => seed = value()?.parse()?,
             "--today" => today = value()?.parse()?,
             "--show" => show = value()?.parse()?,
+            "--layout" => layout = true,
             other => {
                 return Err(format!(
                     "unknown argument {other}; expected --people --out --seed --today --show"
@@ -49,12 +52,20 @@ fn main() -> BoxResult<()> {
     let report = generate(&config, &out, &|p| {
         let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
         if last.elapsed().as_secs() >= 2 || p.rows_done == p.rows_total {
-            eprintln!("  {:<14} {:>10} / {:>10}", p.library.table_name(), p.rows_done, p.rows_total);
+            eprintln!(
+                "  {:<14} {:>10} / {:>10}",
+                p.library.table_name(),
+                p.rows_done,
+                p.rows_total
+            );
             *last = Instant::now();
         }
     })?;
     let elapsed = started.elapsed();
-    println!("generated {people} people (seed {seed}, today {today}) in {:.2} s", elapsed.as_secs_f64());
+    println!(
+        "generated {people} people (seed {seed}, today {today}) in {:.2} s",
+        elapsed.as_secs_f64()
+    );
     for library in &report.libraries {
         let bytes: u64 = library
             .files
@@ -80,6 +91,48 @@ fn main() -> BoxResult<()> {
             let batches: Vec<_> = reader.collect::<Result<_, _>>()?;
             println!("{library}:\n{}", pretty_format_batches(&batches)?);
         }
+    }
+    if layout {
+        for library in BaseLibrary::ALL {
+            print_layout(library, &report.library(library).files[0])?;
+        }
+    }
+    Ok(())
+}
+
+/// Per column of one file: encodings, compressed bytes, pages and mean page size.
+fn print_layout(library: BaseLibrary, path: &std::path::Path) -> BoxResult<()> {
+    use parquet::file::metadata::PageIndexPolicy;
+    let options = parquet::arrow::arrow_reader::ArrowReaderOptions::new()
+        .with_page_index_policy(PageIndexPolicy::Required);
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new_with_options(File::open(path)?, options)?;
+    let meta = builder.metadata();
+    let offsets = meta.offset_index().ok_or("no offset index")?;
+    println!(
+        "{library} {} ({} row groups)",
+        path.display(),
+        meta.num_row_groups()
+    );
+    let first = meta.row_group(0);
+    for c in 0..first.num_columns() {
+        let mut bytes = 0i64;
+        let mut pages = 0usize;
+        for (row_group, offsets) in meta.row_groups().iter().zip(offsets) {
+            bytes += row_group.column(c).compressed_size();
+            pages += offsets[c].page_locations().len();
+        }
+        let column = first.column(c);
+        let encodings: Vec<String> = column.encodings().map(|e| format!("{e:?}")).collect();
+        println!(
+            "  {:<24} {:>9.1} KiB {:>6} pages {:>7.0} B/page  bloom={} {}",
+            column.column_path().string(),
+            bytes as f64 / 1024.0,
+            pages,
+            bytes as f64 / pages.max(1) as f64,
+            column.bloom_filter_offset().is_some(),
+            encodings.join(","),
+        );
     }
     Ok(())
 }

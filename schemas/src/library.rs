@@ -32,8 +32,14 @@ pub const PERSON_STATUSES: [&str; 4] = ["正常", "死亡", "迁出", "注销"];
 /// Legal-entity status values (登记状态).
 pub const ENTITY_STATUSES: [&str; 4] = ["存续", "吊销", "注销", "迁出"];
 /// Credit record types (信用记录类型).
-pub const CREDIT_RECORD_TYPES: [&str; 6] =
-    ["行政许可", "行政处罚", "失信被执行人", "经营异常名录", "严重违法失信名单", "信用修复"];
+pub const CREDIT_RECORD_TYPES: [&str; 6] = [
+    "行政许可",
+    "行政处罚",
+    "失信被执行人",
+    "经营异常名录",
+    "严重违法失信名单",
+    "信用修复",
+];
 /// Credit record status values.
 pub const CREDIT_STATUSES: [&str; 3] = ["有效", "已移出", "已修复"];
 
@@ -51,8 +57,11 @@ pub enum BaseLibrary {
 
 impl BaseLibrary {
     /// Every base library, in publication order (people before the entities that refer to them).
-    pub const ALL: [BaseLibrary; 3] =
-        [BaseLibrary::Population, BaseLibrary::LegalEntity, BaseLibrary::CreditRecord];
+    pub const ALL: [BaseLibrary; 3] = [
+        BaseLibrary::Population,
+        BaseLibrary::LegalEntity,
+        BaseLibrary::CreditRecord,
+    ];
 
     /// The table name used in SQL and on disk.
     pub fn table_name(self) -> &'static str {
@@ -199,18 +208,106 @@ pub fn population_schema() -> SchemaRef {
     schema_of(
         BaseLibrary::Population,
         vec![
-            field("citizen_id", text(), false, "公民身份号码", "Citizen ID number", Some("GB 11643-1999"), Primary),
+            field(
+                "citizen_id",
+                text(),
+                false,
+                "公民身份号码",
+                "Citizen ID number",
+                Some("GB 11643-1999"),
+                Primary,
+            ),
             field("name", text(), false, "姓名", "Name", None, Plain),
-            field("gender_code", text(), false, "性别代码", "Gender code", Some("GB/T 2261.1-2003"), Plain),
-            field("ethnicity_code", text(), false, "民族代码", "Ethnicity code", Some("GB 3304-1991"), Plain),
-            field("birth_date", DataType::Date32, false, "出生日期", "Date of birth", None, Plain),
-            field("household_division_code", text(), false, "户籍地行政区划代码", "Household registration division code", Some("GB/T 2260"), Plain),
-            field("household_address", text(), false, "户籍地址", "Household registration address", None, Plain),
-            field("residence_address", text(), false, "居住地址", "Residence address", None, Plain),
-            field("marital_status_code", text(), false, "婚姻状况代码", "Marital status code", Some("GB/T 2261.2-2003"), Plain),
-            field("spouse_citizen_id", text(), true, "配偶公民身份号码", "Spouse citizen ID number", Some("GB 11643-1999"), Secondary),
-            field("person_status", text(), false, "人员状态", "Person status", None, Plain),
-            field("death_date", DataType::Date32, true, "死亡日期", "Date of death", None, Plain),
+            field(
+                "gender_code",
+                text(),
+                false,
+                "性别代码",
+                "Gender code",
+                Some("GB/T 2261.1-2003"),
+                Plain,
+            ),
+            field(
+                "ethnicity_code",
+                text(),
+                false,
+                "民族代码",
+                "Ethnicity code",
+                Some("GB 3304-1991"),
+                Plain,
+            ),
+            field(
+                "birth_date",
+                DataType::Date32,
+                false,
+                "出生日期",
+                "Date of birth",
+                None,
+                Plain,
+            ),
+            field(
+                "household_division_code",
+                text(),
+                false,
+                "户籍地行政区划代码",
+                "Household registration division code",
+                Some("GB/T 2260"),
+                Plain,
+            ),
+            field(
+                "household_address",
+                text(),
+                false,
+                "户籍地址",
+                "Household registration address",
+                None,
+                Plain,
+            ),
+            field(
+                "residence_address",
+                text(),
+                false,
+                "居住地址",
+                "Residence address",
+                None,
+                Plain,
+            ),
+            field(
+                "marital_status_code",
+                text(),
+                false,
+                "婚姻状况代码",
+                "Marital status code",
+                Some("GB/T 2261.2-2003"),
+                Plain,
+            ),
+            field(
+                "spouse_citizen_id",
+                text(),
+                true,
+                "配偶公民身份号码",
+                "Spouse citizen ID number",
+                Some("GB 11643-1999"),
+                Secondary,
+            ),
+            field(
+                "person_status",
+                text(),
+                false,
+                "人员状态",
+                "Person status",
+                None,
+                Plain,
+            ),
+            field(
+                "death_date",
+                DataType::Date32,
+                true,
+                "死亡日期",
+                "Date of death",
+                None,
+                Plain,
+            ),
             updated_at(),
         ],
     )
@@ -222,19 +319,107 @@ pub fn legal_entity_schema() -> SchemaRef {
     schema_of(
         BaseLibrary::LegalEntity,
         vec![
-            field("uscc", text(), false, "统一社会信用代码", "Unified social credit code", Some("GB 32100-2015"), Primary),
+            field(
+                "uscc",
+                text(),
+                false,
+                "统一社会信用代码",
+                "Unified social credit code",
+                Some("GB 32100-2015"),
+                Primary,
+            ),
             field("name", text(), false, "单位名称", "Name", None, Plain),
-            field("entity_type", text(), false, "市场主体类型", "Entity type", None, Plain),
-            field("legal_rep_name", text(), false, "法定代表人姓名", "Legal representative name", None, Plain),
-            field("legal_rep_id_number", text(), false, "法定代表人证件号码", "Legal representative ID number", Some("GB 11643-1999"), Secondary),
-            field("registered_capital", DataType::Decimal128(18, 4), false, "注册资本（万元）", "Registered capital (10k CNY)", None, Plain),
-            field("established_date", DataType::Date32, false, "成立日期", "Date established", None, Plain),
-            field("term_to", DataType::Date32, true, "营业期限至", "Term of operation to", None, Plain),
+            field(
+                "entity_type",
+                text(),
+                false,
+                "市场主体类型",
+                "Entity type",
+                None,
+                Plain,
+            ),
+            field(
+                "legal_rep_name",
+                text(),
+                false,
+                "法定代表人姓名",
+                "Legal representative name",
+                None,
+                Plain,
+            ),
+            field(
+                "legal_rep_id_number",
+                text(),
+                false,
+                "法定代表人证件号码",
+                "Legal representative ID number",
+                Some("GB 11643-1999"),
+                Secondary,
+            ),
+            field(
+                "registered_capital",
+                DataType::Decimal128(18, 4),
+                false,
+                "注册资本（万元）",
+                "Registered capital (10k CNY)",
+                None,
+                Plain,
+            ),
+            field(
+                "established_date",
+                DataType::Date32,
+                false,
+                "成立日期",
+                "Date established",
+                None,
+                Plain,
+            ),
+            field(
+                "term_to",
+                DataType::Date32,
+                true,
+                "营业期限至",
+                "Term of operation to",
+                None,
+                Plain,
+            ),
             field("address", text(), false, "住所", "Address", None, Plain),
-            field("address_division_code", text(), false, "住所行政区划代码", "Address division code", Some("GB/T 2260"), Plain),
-            field("business_scope", text(), false, "经营范围", "Business scope", None, Plain),
-            field("reg_authority_name", text(), false, "登记机关", "Registration authority", None, Plain),
-            field("status", text(), false, "登记状态", "Registration status", None, Plain),
+            field(
+                "address_division_code",
+                text(),
+                false,
+                "住所行政区划代码",
+                "Address division code",
+                Some("GB/T 2260"),
+                Plain,
+            ),
+            field(
+                "business_scope",
+                text(),
+                false,
+                "经营范围",
+                "Business scope",
+                None,
+                Plain,
+            ),
+            field(
+                "reg_authority_name",
+                text(),
+                false,
+                "登记机关",
+                "Registration authority",
+                None,
+                Plain,
+            ),
+            field(
+                "status",
+                text(),
+                false,
+                "登记状态",
+                "Registration status",
+                None,
+                Plain,
+            ),
             updated_at(),
         ],
     )
@@ -246,17 +431,97 @@ pub fn credit_record_schema() -> SchemaRef {
     schema_of(
         BaseLibrary::CreditRecord,
         vec![
-            field("record_id", text(), false, "信用记录编号", "Record ID", None, Primary),
-            field("record_type", text(), false, "信用记录类型", "Record type", None, Plain),
-            field("subject_name", text(), false, "主体名称", "Subject name", None, Plain),
-            field("subject_uscc", text(), true, "主体统一社会信用代码", "Subject USCC", Some("GB 32100-2015"), Secondary),
-            field("subject_id_number", text(), true, "主体公民身份号码", "Subject citizen ID number", Some("GB 11643-1999"), Secondary),
-            field("decision_doc_no", text(), false, "决定文书号", "Decision document number", None, Plain),
+            field(
+                "record_id",
+                text(),
+                false,
+                "信用记录编号",
+                "Record ID",
+                None,
+                Primary,
+            ),
+            field(
+                "record_type",
+                text(),
+                false,
+                "信用记录类型",
+                "Record type",
+                None,
+                Plain,
+            ),
+            field(
+                "subject_name",
+                text(),
+                false,
+                "主体名称",
+                "Subject name",
+                None,
+                Plain,
+            ),
+            field(
+                "subject_uscc",
+                text(),
+                true,
+                "主体统一社会信用代码",
+                "Subject USCC",
+                Some("GB 32100-2015"),
+                Secondary,
+            ),
+            field(
+                "subject_id_number",
+                text(),
+                true,
+                "主体公民身份号码",
+                "Subject citizen ID number",
+                Some("GB 11643-1999"),
+                Secondary,
+            ),
+            field(
+                "decision_doc_no",
+                text(),
+                false,
+                "决定文书号",
+                "Decision document number",
+                None,
+                Plain,
+            ),
             field("content", text(), false, "内容", "Content", None, Plain),
-            field("decision_date", DataType::Date32, false, "决定日期", "Decision date", None, Plain),
-            field("valid_to", DataType::Date32, true, "有效期至", "Valid to", None, Plain),
-            field("publicity_end_date", DataType::Date32, true, "公示截止日期", "Publicity end date", None, Plain),
-            field("authority_name", text(), false, "认定机关", "Deciding authority", None, Plain),
+            field(
+                "decision_date",
+                DataType::Date32,
+                false,
+                "决定日期",
+                "Decision date",
+                None,
+                Plain,
+            ),
+            field(
+                "valid_to",
+                DataType::Date32,
+                true,
+                "有效期至",
+                "Valid to",
+                None,
+                Plain,
+            ),
+            field(
+                "publicity_end_date",
+                DataType::Date32,
+                true,
+                "公示截止日期",
+                "Publicity end date",
+                None,
+                Plain,
+            ),
+            field(
+                "authority_name",
+                text(),
+                false,
+                "认定机关",
+                "Deciding authority",
+                None,
+                Plain,
+            ),
             field("status", text(), false, "状态", "Status", None, Plain),
             updated_at(),
         ],
@@ -275,9 +540,14 @@ mod tests {
                 assert!(field.metadata().contains_key(LABEL_ZH), "{}", field.name());
                 assert!(field.metadata().contains_key(LABEL_EN), "{}", field.name());
             }
-            let key = schema.field_with_name(library.key_column()).expect("key column exists");
+            let key = schema
+                .field_with_name(library.key_column())
+                .expect("key column exists");
             assert!(!key.is_nullable());
-            assert_eq!(key.metadata().get(KEY_ROLE).map(String::as_str), Some("primary"));
+            assert_eq!(
+                key.metadata().get(KEY_ROLE).map(String::as_str),
+                Some("primary")
+            );
             for secondary in library.secondary_keys() {
                 assert!(schema.field_with_name(secondary).is_ok(), "{secondary}");
             }
@@ -288,9 +558,60 @@ mod tests {
     #[test]
     fn minimum_columns_of_the_domain_are_present() {
         let want: [(BaseLibrary, &[&str]); 3] = [
-            (BaseLibrary::Population, &["citizen_id", "name", "gender_code", "ethnicity_code", "birth_date", "household_division_code", "household_address", "residence_address", "marital_status_code", "person_status", "death_date", "updated_at"]),
-            (BaseLibrary::LegalEntity, &["uscc", "name", "entity_type", "legal_rep_name", "legal_rep_id_number", "registered_capital", "established_date", "term_to", "address", "address_division_code", "business_scope", "reg_authority_name", "status", "updated_at"]),
-            (BaseLibrary::CreditRecord, &["record_id", "record_type", "subject_name", "subject_uscc", "subject_id_number", "decision_doc_no", "content", "decision_date", "valid_to", "publicity_end_date", "authority_name", "status", "updated_at"]),
+            (
+                BaseLibrary::Population,
+                &[
+                    "citizen_id",
+                    "name",
+                    "gender_code",
+                    "ethnicity_code",
+                    "birth_date",
+                    "household_division_code",
+                    "household_address",
+                    "residence_address",
+                    "marital_status_code",
+                    "person_status",
+                    "death_date",
+                    "updated_at",
+                ],
+            ),
+            (
+                BaseLibrary::LegalEntity,
+                &[
+                    "uscc",
+                    "name",
+                    "entity_type",
+                    "legal_rep_name",
+                    "legal_rep_id_number",
+                    "registered_capital",
+                    "established_date",
+                    "term_to",
+                    "address",
+                    "address_division_code",
+                    "business_scope",
+                    "reg_authority_name",
+                    "status",
+                    "updated_at",
+                ],
+            ),
+            (
+                BaseLibrary::CreditRecord,
+                &[
+                    "record_id",
+                    "record_type",
+                    "subject_name",
+                    "subject_uscc",
+                    "subject_id_number",
+                    "decision_doc_no",
+                    "content",
+                    "decision_date",
+                    "valid_to",
+                    "publicity_end_date",
+                    "authority_name",
+                    "status",
+                    "updated_at",
+                ],
+            ),
         ];
         for (library, columns) in want {
             let schema = library.schema();

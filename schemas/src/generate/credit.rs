@@ -103,23 +103,57 @@ enum Bureau {
 
 /// Penalty grounds and the bureau that enforces each.
 const PENALTY_GROUNDS: &[(&str, Bureau)] = &[
-    ("销售不符合食品安全标准的食品，违反《中华人民共和国食品安全法》第三十四条", Bureau::Market),
-    ("未取得食品经营许可从事食品经营活动，违反《中华人民共和国食品安全法》第三十五条", Bureau::Market),
-    ("发布虚假广告，违反《中华人民共和国广告法》第四条", Bureau::Market),
-    ("不按规定明码标价，违反《明码标价和禁止价格欺诈规定》第五条", Bureau::Market),
-    ("使用未经检定的计量器具，违反《中华人民共和国计量法》第九条", Bureau::Market),
-    ("未按规定对从业人员进行安全生产教育和培训，违反《中华人民共和国安全生产法》第二十八条", Bureau::Emergency),
-    ("未按规定采取扬尘污染防治措施，违反《中华人民共和国大气污染防治法》第六十九条", Bureau::Environment),
-    ("未按照规定期限办理纳税申报和报送纳税资料，违反《中华人民共和国税收征收管理法》第二十五条", Bureau::Tax),
-    ("擅自占用城市道路经营，违反《城市市容和环境卫生管理条例》第十四条", Bureau::UrbanManagement),
+    (
+        "销售不符合食品安全标准的食品，违反《中华人民共和国食品安全法》第三十四条",
+        Bureau::Market,
+    ),
+    (
+        "未取得食品经营许可从事食品经营活动，违反《中华人民共和国食品安全法》第三十五条",
+        Bureau::Market,
+    ),
+    (
+        "发布虚假广告，违反《中华人民共和国广告法》第四条",
+        Bureau::Market,
+    ),
+    (
+        "不按规定明码标价，违反《明码标价和禁止价格欺诈规定》第五条",
+        Bureau::Market,
+    ),
+    (
+        "使用未经检定的计量器具，违反《中华人民共和国计量法》第九条",
+        Bureau::Market,
+    ),
+    (
+        "未按规定对从业人员进行安全生产教育和培训，违反《中华人民共和国安全生产法》第二十八条",
+        Bureau::Emergency,
+    ),
+    (
+        "未按规定采取扬尘污染防治措施，违反《中华人民共和国大气污染防治法》第六十九条",
+        Bureau::Environment,
+    ),
+    (
+        "未按照规定期限办理纳税申报和报送纳税资料，违反《中华人民共和国税收征收管理法》第二十五条",
+        Bureau::Tax,
+    ),
+    (
+        "擅自占用城市道路经营，违反《城市市容和环境卫生管理条例》第十四条",
+        Bureau::UrbanManagement,
+    ),
 ];
 
 /// Grounds for penalising a natural person.
 const PERSONAL_GROUNDS: &[(&str, Bureau)] = &[
-    ("未依法取得营业执照从事经营活动，违反《无证无照经营查处办法》第二条", Bureau::Market),
-    ("擅自占用城市道路经营，违反《城市市容和环境卫生管理条例》第十四条", Bureau::UrbanManagement),
+    (
+        "未依法取得营业执照从事经营活动，违反《无证无照经营查处办法》第二条",
+        Bureau::Market,
+    ),
+    (
+        "擅自占用城市道路经营，违反《城市市容和环境卫生管理条例》第十四条",
+        Bureau::UrbanManagement,
+    ),
 ];
 
+/// Licences (matter, licence-number prefix) of businesses.
 const LICENCES: &[(&str, &str)] = &[
     ("食品经营许可", "JY"),
     ("公共场所卫生许可", "GW"),
@@ -128,6 +162,9 @@ const LICENCES: &[(&str, &str)] = &[
     ("烟草专卖零售许可", "YC"),
     ("排污许可", "PW"),
 ];
+
+/// Licences of public institutions and private non-enterprise units (canteens, public venues).
+const INSTITUTION_LICENCES: &[(&str, &str)] = &[("食品经营许可", "JY"), ("公共场所卫生许可", "GW")];
 
 const ABNORMAL_GROUNDS: &[&str] = &[
     "未按照《企业信息公示暂行条例》第八条规定的期限公示年度报告",
@@ -223,14 +260,15 @@ impl Division<'_> {
 
     fn entity(&self, rng: &mut Rng, active_only: bool) -> Option<Subject> {
         if active_only {
-            (!self.live_entities.is_empty()).then(|| Subject::Entity(*rng.pick(&self.live_entities)))
+            (!self.live_entities.is_empty()).then(|| Subject::Entity(rng.pick(&self.live_entities)))
         } else {
-            (!self.entities.is_empty()).then(|| Subject::Entity(rng.index(self.entities.len()) as u32))
+            (!self.entities.is_empty())
+                .then(|| Subject::Entity(rng.index(self.entities.len()) as u32))
         }
     }
 
     fn person(&self, rng: &mut Rng) -> Option<Subject> {
-        (!self.adults.is_empty()).then(|| Subject::Person(*rng.pick(&self.adults)))
+        (!self.adults.is_empty()).then(|| Subject::Person(rng.pick(&self.adults)))
     }
 
     /// A record of `kind`; `recent` forces a decision within the last two months (used to
@@ -239,14 +277,23 @@ impl Division<'_> {
     fn record(&self, rng: &mut Rng, kind: Kind, recent: bool) -> Option<Credit> {
         let subject = match kind {
             Kind::Licence | Kind::Abnormal | Kind::Serious => self.entity(rng, true)?,
-            Kind::Penalty if rng.chance(0.85) => self.entity(rng, false).or_else(|| self.person(rng))?,
+            Kind::Penalty if rng.chance(0.85) => {
+                self.entity(rng, false).or_else(|| self.person(rng))?
+            }
             Kind::Penalty => self.person(rng)?,
-            Kind::Debtor if recent || rng.chance(0.75) => self.person(rng).or_else(|| self.entity(rng, false))?,
+            Kind::Debtor if recent || rng.chance(0.75) => {
+                self.person(rng).or_else(|| self.entity(rng, false))?
+            }
             Kind::Debtor | Kind::Repair => self.entity(rng, false).or_else(|| self.person(rng))?,
         };
         let today = self.today;
         let hi = today - 1;
-        let lo = if recent { hi - 60 } else { self.earliest(subject) }.min(hi);
+        let lo = if recent {
+            hi - 60
+        } else {
+            self.earliest(subject)
+        }
+        .min(hi);
         let decision = rng.range_i32(lo, hi);
         let mut doc_no = String::with_capacity(48);
         let mut content = String::with_capacity(160);
@@ -257,7 +304,15 @@ impl Division<'_> {
         let status;
         match kind {
             Kind::Licence => {
-                let (matter, code) = *rng.pick(LICENCES);
+                let institution = match subject {
+                    Subject::Entity(i) => self.entities[i as usize].is_institution(),
+                    Subject::Person(_) => false,
+                };
+                let (matter, code) = rng.pick(if institution {
+                    INSTITUTION_LICENCES
+                } else {
+                    LICENCES
+                });
                 let (issuer, abbr_kind) = match matter {
                     "烟草专卖零售许可" => ("烟草专卖局", "烟专许"),
                     "排污许可" => ("生态环境局", "环许"),
@@ -273,7 +328,11 @@ impl Division<'_> {
                 push_doc(&mut doc_no, rng, &place.doc_abbr, abbr_kind, decision);
                 content.push_str("准予");
                 content.push_str(matter);
-                content.push_str(if rng.chance(0.8) { "（新办）" } else { "（延续）" });
+                content.push_str(if rng.chance(0.8) {
+                    "（新办）"
+                } else {
+                    "（延续）"
+                });
                 content.push_str("，许可证编号：");
                 content.push_str(code);
                 content.push_str(place.digits());
@@ -288,7 +347,7 @@ impl Division<'_> {
                 } else {
                     PENALTY_GROUNDS
                 };
-                let (ground, bureau) = *rng.pick(grounds);
+                let (ground, bureau) = rng.pick(grounds);
                 push_bureau(&mut authority, place, bureau);
                 let abbr: &str = if matches!(bureau, Bureau::Environment) {
                     place.city_short.get(..3).unwrap_or(&place.doc_abbr)
@@ -335,16 +394,17 @@ impl Division<'_> {
                 push_num(&mut doc_no, rng.range_i32(1, 9_000) as u32);
                 doc_no.push('号');
                 content.push_str("失信情形：");
-                content.push_str(*rng.pick(DEBTOR_GROUNDS));
+                content.push_str(rng.pick(DEBTOR_GROUNDS));
                 // Debtors who pay are removed from the list; older cases more often.
-                let removed = !recent && rng.chance(if decision < today - 730 { 0.55 } else { 0.15 });
+                let removed =
+                    !recent && rng.chance(if decision < today - 730 { 0.55 } else { 0.15 });
                 status = if removed { "已移出" } else { "有效" };
             }
             Kind::Abnormal => {
                 push_bureau(&mut authority, place, Bureau::Market);
                 push_doc(&mut doc_no, rng, &place.doc_abbr, "市监经异", decision);
                 content.push_str("列入经营异常名录原因：");
-                content.push_str(*rng.pick(ABNORMAL_GROUNDS));
+                content.push_str(rng.pick(ABNORMAL_GROUNDS));
                 let removed = !recent && decision < today - 365 && rng.chance(0.5);
                 status = if removed { "已移出" } else { "有效" };
             }
@@ -352,7 +412,7 @@ impl Division<'_> {
                 push_bureau(&mut authority, place, Bureau::Market);
                 push_doc(&mut doc_no, rng, &place.doc_abbr, "市监严列", decision);
                 content.push_str("列入严重违法失信名单原因：");
-                content.push_str(*rng.pick(SERIOUS_GROUNDS));
+                content.push_str(rng.pick(SERIOUS_GROUNDS));
                 let end = add_years(decision, 3) - 1;
                 valid_to = Some(end);
                 status = if end >= today { "有效" } else { "已移出" };
@@ -388,7 +448,7 @@ impl Division<'_> {
         let mut content = String::with_capacity(120);
         content.push_str("当事人已履行相关义务并提交信用修复申请，经审核准予信用修复，提前终止公示（原决定文书号：");
         content.push_str(&original.doc_no);
-        content.push_str("）");
+        content.push('）');
         original.status = "已修复";
         original.updated_ms = office_timestamp(rng, day, day);
         Some(Credit {
@@ -414,7 +474,9 @@ pub(crate) struct CreditTables {
 
 impl CreditTables {
     pub(crate) fn new() -> CreditTables {
-        CreditTables { kinds: Weighted::of(KINDS) }
+        CreditTables {
+            kinds: Weighted::of(KINDS),
+        }
     }
 }
 
@@ -425,7 +487,10 @@ pub(crate) fn generate(
     people: &[Person],
     entities: &[Entity],
 ) -> Vec<Credit> {
-    let mut rng = Rng::derive(tables.seed, &[STREAM_CREDIT, u64::from(place.code.as_u32())]);
+    let mut rng = Rng::derive(
+        tables.seed,
+        &[STREAM_CREDIT, u64::from(place.code.as_u32())],
+    );
     let today = tables.today;
     let division = Division {
         tables,
@@ -451,14 +516,26 @@ pub(crate) fn generate(
     let mut records: Vec<Credit> = Vec::with_capacity(count + count / 8 + 3);
     for _ in 0..count {
         let kind = KINDS[tables.credit.kinds.sample(&mut rng)].0;
-        let Some(mut record) = division.record(&mut rng, kind, false) else { continue };
+        let Some(mut record) = division.record(&mut rng, kind, false) else {
+            continue;
+        };
         let repair_chance = match kind {
-            Kind::Penalty if record.publicity_end.is_some_and(|end| end > add_months(record.decision, 3)) => 0.25,
+            Kind::Penalty
+                if record
+                    .publicity_end
+                    .is_some_and(|end| end > add_months(record.decision, 3)) =>
+            {
+                0.25
+            }
             Kind::Abnormal => 0.25,
             Kind::Serious => 0.12,
             _ => 0.0,
         };
-        let repair = if rng.chance(repair_chance) { division.repair(&mut rng, &mut record) } else { None };
+        let repair = if rng.chance(repair_chance) {
+            division.repair(&mut rng, &mut record)
+        } else {
+            None
+        };
         records.push(record);
         records.extend(repair);
     }
@@ -466,10 +543,13 @@ pub(crate) fn generate(
         // The demo scripts look for currently listed subjects in these counties.
         for kind in [Kind::Abnormal, Kind::Serious, Kind::Debtor] {
             let listed = records.iter().any(|r| {
-                r.kind == kind && r.is_current() && matches!(
-                    (kind, r.subject),
-                    (Kind::Debtor, Subject::Person(_)) | (Kind::Abnormal | Kind::Serious, Subject::Entity(_))
-                )
+                r.kind == kind
+                    && r.is_current()
+                    && matches!(
+                        (kind, r.subject),
+                        (Kind::Debtor, Subject::Person(_))
+                            | (Kind::Abnormal | Kind::Serious, Subject::Entity(_))
+                    )
             });
             if !listed && let Some(record) = division.record(&mut rng, kind, true) {
                 records.push(record);

@@ -62,8 +62,8 @@ pub(crate) fn office_timestamp(rng: &mut Rng, from: i32, to: i32) -> i64 {
 /// the 2020 census. Synthetic people follow this pyramid within the dates their division
 /// code allows.
 const AGE_GROUPS: [u32; 20] = [
-    779, 902, 853, 727, 749, 919, 1241, 990, 930, 1142, 1212, 1014, 734, 740, 496, 310, 204,
-    106, 35, 8,
+    779, 902, 853, 727, 749, 919, 1241, 990, 930, 1142, 1212, 1014, 734, 740, 496, 310, 204, 106,
+    35, 8,
 ];
 
 /// Draws birth dates from the census pyramid restricted to a window of allowed dates.
@@ -101,12 +101,20 @@ impl BirthSampler {
             weights.push((share / f64::from(total) * 1e9) as u64);
         }
         let table = (weights.iter().sum::<u64>() > 0).then(|| Weighted::new(weights));
-        BirthSampler { spans, table, coverage }
+        BirthSampler {
+            spans,
+            table,
+            coverage,
+        }
     }
 
     /// Share of the population pyramid whose birth dates fall in the window.
     pub(crate) fn coverage(&self) -> f64 {
-        if self.table.is_some() { self.coverage } else { 0.0 }
+        if self.table.is_some() {
+            self.coverage
+        } else {
+            0.0
+        }
     }
 
     /// A birth date (`Date32`), or `None` if the window allows none.
@@ -131,7 +139,10 @@ mod tests {
         let d = NaiveDate::from_ymd_opt(2024, 2, 29).expect("leap day");
         assert_eq!(days(NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")), 0);
         assert_eq!(date(days(d)), d);
-        assert_eq!(date(add_years(days(d), 1)), NaiveDate::from_ymd_opt(2025, 2, 28).expect("d"));
+        assert_eq!(
+            date(add_years(days(d), 1)),
+            NaiveDate::from_ymd_opt(2025, 2, 28).expect("d")
+        );
         let born = days(NaiveDate::from_ymd_opt(2004, 7, 15).expect("date"));
         assert_eq!(age(born, add_years(born, 18) - 1), 17);
         assert_eq!(age(born, add_years(born, 18)), 18);
@@ -146,7 +157,11 @@ mod tests {
         let from = days(NaiveDate::from_ymd_opt(1988, 12, 1).expect("date"));
         let before = days(NaiveDate::from_ymd_opt(2009, 12, 1).expect("date"));
         let sampler = BirthSampler::new(today, Some(from), Some(before));
-        assert!(sampler.coverage() > 0.1 && sampler.coverage() < 0.4, "{}", sampler.coverage());
+        assert!(
+            sampler.coverage() > 0.1 && sampler.coverage() < 0.4,
+            "{}",
+            sampler.coverage()
+        );
         let mut rng = Rng::new(1);
         for _ in 0..10_000 {
             let b = sampler.sample(&mut rng).expect("window is not empty");

@@ -32,10 +32,16 @@ use crate::library::{BaseLibrary, TIME_ZONE};
 const STREAM_ENTITIES: u64 = 0x454e_5449_5459; // "ENTITY"
 
 /// USCC prefixes (registration authority, category) in sort order, with their share in 1/1000.
-pub(crate) const PREFIXES: [(char, char, u32); 5] =
-    [('1', '2', 10), ('5', '2', 12), ('9', '1', 850), ('9', '2', 113), ('9', '3', 15)];
+pub(crate) const PREFIXES: [(char, char, u32); 5] = [
+    ('1', '2', 10),
+    ('5', '2', 12),
+    ('9', '1', 850),
+    ('9', '2', 113),
+    ('9', '3', 15),
+];
 
-/// Index of each prefix in [`PREFIXES`].
+/// Index of each prefix in [`PREFIXES`]; public institutions and private non-enterprise units
+/// come first.
 const P_INSTITUTION: usize = 0;
 const P_NON_ENTERPRISE: usize = 1;
 const P_ENTERPRISE: usize = 2;
@@ -63,49 +69,158 @@ macro_rules! scope {
 
 /// Industries of enterprises: the word in the name and the business scope.
 const INDUSTRIES: &[(&str, &str)] = &[
-    ("科技", scope!("技术服务、技术开发、技术咨询、技术交流、技术转让、技术推广；软件开发；信息系统集成服务；计算机软硬件及辅助设备零售。")),
-    ("商贸", scope!("日用百货销售；五金产品零售；电子产品销售；针纺织品销售；文具用品零售；食品销售（仅销售预包装食品）。")),
-    ("建材", scope!("建筑材料销售；建筑装饰材料销售；轻质建筑材料销售；五金产品批发；水泥制品销售。")),
-    ("建筑工程", "许可项目：建设工程施工；住宅室内装饰装修。一般项目：园林绿化工程施工；土石方工程施工。（依法须经批准的项目，经相关部门批准后方可开展经营活动）"),
-    ("物流", scope!("普通货物仓储服务（不含危险化学品等需许可审批的项目）；国内货物运输代理；装卸搬运；道路货物运输（不含危险货物）。")),
-    ("餐饮管理", "许可项目：餐饮服务；食品销售。一般项目：餐饮管理；外卖递送服务。（依法须经批准的项目，经相关部门批准后方可开展经营活动）"),
-    ("食品", "许可项目：食品生产；食品销售。一般项目：农副产品销售；食用农产品初加工。（依法须经批准的项目，经相关部门批准后方可开展经营活动）"),
-    ("机械设备", scope!("通用设备制造（不含特种设备制造）；机械设备销售；机械零件、零部件加工；机械设备租赁。")),
-    ("电子", scope!("电子元器件制造；电子产品销售；光电子器件制造；电子专用材料研发。")),
-    ("服装", scope!("服装制造；服装服饰批发；服装服饰零售；针纺织品及原料销售。")),
-    ("文化传媒", scope!("组织文化艺术交流活动；广告设计、代理；广告制作；会议及展览服务；图文设计制作。")),
-    ("教育咨询", scope!("教育咨询服务（不含涉许可审批的教育培训活动）；业务培训（不含教育培训、职业技能培训等需取得许可的培训）。")),
-    ("环保科技", scope!("环保咨询服务；大气污染治理；水污染治理；固体废物治理；环境保护专用设备销售。")),
-    ("汽车销售服务", scope!("汽车新车销售；二手车经销；汽车零配件零售；机动车修理和维护；汽车装饰用品销售。")),
-    ("家具", scope!("家具制造；家具销售；家具安装和维修服务；木材加工。")),
-    ("印刷", "许可项目：包装装潢印刷品印刷；文件、资料等其他印刷品印刷。一般项目：包装材料及制品销售。（依法须经批准的项目，经相关部门批准后方可开展经营活动）"),
-    ("医药", "许可项目：药品零售；第三类医疗器械经营。一般项目：第二类医疗器械销售；保健食品（预包装）销售。（依法须经批准的项目，经相关部门批准后方可开展经营活动）"),
-    ("农业科技", scope!("农业科学研究和试验发展；谷物种植；蔬菜种植；农副产品销售；农业机械服务。")),
-    ("房地产开发", "许可项目：房地产开发经营。一般项目：物业管理；房地产经纪；住房租赁。（依法须经批准的项目，经相关部门批准后方可开展经营活动）"),
-    ("物业服务", scope!("物业管理；家政服务；停车场服务；城市绿化管理。")),
-    ("化工", scope!("化工产品销售（不含许可类化工产品）；专用化学产品制造（不含危险化学品）；涂料销售。")),
-    ("新能源", scope!("太阳能发电技术服务；光伏设备及元器件销售；储能技术服务；新能源汽车换电设施销售。")),
-    ("网络科技", scope!("互联网销售（除销售需要许可的商品）；网络技术服务；信息技术咨询服务；数据处理服务。")),
-    ("劳务", scope!("劳务服务（不含劳务派遣）；人力资源服务（不含职业中介活动、劳务派遣服务）；装卸搬运。")),
+    (
+        "科技",
+        scope!(
+            "技术服务、技术开发、技术咨询、技术交流、技术转让、技术推广；软件开发；信息系统集成服务；计算机软硬件及辅助设备零售。"
+        ),
+    ),
+    (
+        "商贸",
+        scope!(
+            "日用百货销售；五金产品零售；电子产品销售；针纺织品销售；文具用品零售；食品销售（仅销售预包装食品）。"
+        ),
+    ),
+    (
+        "建材",
+        scope!("建筑材料销售；建筑装饰材料销售；轻质建筑材料销售；五金产品批发；水泥制品销售。"),
+    ),
+    (
+        "建筑工程",
+        "许可项目：建设工程施工；住宅室内装饰装修。一般项目：园林绿化工程施工；土石方工程施工。（依法须经批准的项目，经相关部门批准后方可开展经营活动）",
+    ),
+    (
+        "物流",
+        scope!(
+            "普通货物仓储服务（不含危险化学品等需许可审批的项目）；国内货物运输代理；装卸搬运；道路货物运输（不含危险货物）。"
+        ),
+    ),
+    (
+        "餐饮管理",
+        "许可项目：餐饮服务；食品销售。一般项目：餐饮管理；外卖递送服务。（依法须经批准的项目，经相关部门批准后方可开展经营活动）",
+    ),
+    (
+        "食品",
+        "许可项目：食品生产；食品销售。一般项目：农副产品销售；食用农产品初加工。（依法须经批准的项目，经相关部门批准后方可开展经营活动）",
+    ),
+    (
+        "机械设备",
+        scope!(
+            "通用设备制造（不含特种设备制造）；机械设备销售；机械零件、零部件加工；机械设备租赁。"
+        ),
+    ),
+    (
+        "电子",
+        scope!("电子元器件制造；电子产品销售；光电子器件制造；电子专用材料研发。"),
+    ),
+    (
+        "服装",
+        scope!("服装制造；服装服饰批发；服装服饰零售；针纺织品及原料销售。"),
+    ),
+    (
+        "文化传媒",
+        scope!("组织文化艺术交流活动；广告设计、代理；广告制作；会议及展览服务；图文设计制作。"),
+    ),
+    (
+        "教育咨询",
+        scope!(
+            "教育咨询服务（不含涉许可审批的教育培训活动）；业务培训（不含教育培训、职业技能培训等需取得许可的培训）。"
+        ),
+    ),
+    (
+        "环保科技",
+        scope!("环保咨询服务；大气污染治理；水污染治理；固体废物治理；环境保护专用设备销售。"),
+    ),
+    (
+        "汽车销售服务",
+        scope!("汽车新车销售；二手车经销；汽车零配件零售；机动车修理和维护；汽车装饰用品销售。"),
+    ),
+    (
+        "家具",
+        scope!("家具制造；家具销售；家具安装和维修服务；木材加工。"),
+    ),
+    (
+        "印刷",
+        "许可项目：包装装潢印刷品印刷；文件、资料等其他印刷品印刷。一般项目：包装材料及制品销售。（依法须经批准的项目，经相关部门批准后方可开展经营活动）",
+    ),
+    (
+        "医药",
+        "许可项目：药品零售；第三类医疗器械经营。一般项目：第二类医疗器械销售；保健食品（预包装）销售。（依法须经批准的项目，经相关部门批准后方可开展经营活动）",
+    ),
+    (
+        "农业科技",
+        scope!("农业科学研究和试验发展；谷物种植；蔬菜种植；农副产品销售；农业机械服务。"),
+    ),
+    (
+        "房地产开发",
+        "许可项目：房地产开发经营。一般项目：物业管理；房地产经纪；住房租赁。（依法须经批准的项目，经相关部门批准后方可开展经营活动）",
+    ),
+    (
+        "物业服务",
+        scope!("物业管理；家政服务；停车场服务；城市绿化管理。"),
+    ),
+    (
+        "化工",
+        scope!(
+            "化工产品销售（不含许可类化工产品）；专用化学产品制造（不含危险化学品）；涂料销售。"
+        ),
+    ),
+    (
+        "新能源",
+        scope!("太阳能发电技术服务；光伏设备及元器件销售；储能技术服务；新能源汽车换电设施销售。"),
+    ),
+    (
+        "网络科技",
+        scope!(
+            "互联网销售（除销售需要许可的商品）；网络技术服务；信息技术咨询服务；数据处理服务。"
+        ),
+    ),
+    (
+        "劳务",
+        scope!(
+            "劳务服务（不含劳务派遣）；人力资源服务（不含职业中介活动、劳务派遣服务）；装卸搬运。"
+        ),
+    ),
 ];
 
 /// Kinds of individual business (个体工商户): the word in the name and the scope.
 const SHOPS: &[(&str, &str)] = &[
-    ("便利店", "许可项目：食品销售；烟草制品零售。一般项目：日用百货销售。"),
-    ("超市", "许可项目：食品销售。一般项目：日用百货销售；五金产品零售；文具用品零售。"),
+    (
+        "便利店",
+        "许可项目：食品销售；烟草制品零售。一般项目：日用百货销售。",
+    ),
+    (
+        "超市",
+        "许可项目：食品销售。一般项目：日用百货销售；五金产品零售；文具用品零售。",
+    ),
     ("饭店", "许可项目：餐饮服务。"),
     ("面馆", "许可项目：餐饮服务。"),
     ("烧烤店", "许可项目：餐饮服务。"),
     ("早餐店", "许可项目：餐饮服务；食品小作坊经营。"),
     ("理发店", "一般项目：理发服务；生活美容服务。"),
-    ("五金店", "一般项目：五金产品零售；建筑材料销售；电线、电缆经营。"),
+    (
+        "五金店",
+        "一般项目：五金产品零售；建筑材料销售；电线、电缆经营。",
+    ),
     ("服装店", "一般项目：服装服饰零售；鞋帽零售；箱包销售。"),
     ("水果店", "一般项目：新鲜水果零售；食用农产品零售。"),
-    ("手机维修部", "一般项目：通讯设备修理；移动终端设备销售；电子产品销售。"),
-    ("汽车修理部", "一般项目：机动车修理和维护；汽车零配件零售；洗车服务。"),
-    ("家电维修部", "一般项目：家用电器修理；日用电器修理；家用电器销售。"),
+    (
+        "手机维修部",
+        "一般项目：通讯设备修理；移动终端设备销售；电子产品销售。",
+    ),
+    (
+        "汽车修理部",
+        "一般项目：机动车修理和维护；汽车零配件零售；洗车服务。",
+    ),
+    (
+        "家电维修部",
+        "一般项目：家用电器修理；日用电器修理；家用电器销售。",
+    ),
     ("蔬菜店", "一般项目：新鲜蔬菜零售；食用农产品零售。"),
-    ("建材商店", "一般项目：建筑材料销售；建筑装饰材料销售；五金产品零售。"),
+    (
+        "建材商店",
+        "一般项目：建筑材料销售；建筑装饰材料销售；五金产品零售。",
+    ),
     ("药店", "许可项目：药品零售。一般项目：第二类医疗器械销售。"),
 ];
 
@@ -137,7 +252,10 @@ const INSTITUTIONS: &[(&str, &str)] = &[
     ("文化馆", "组织群众文化活动，繁荣群众文化。"),
     ("公证处", "依法办理公证事项，预防纠纷。"),
     ("档案馆", "收集、保管档案资料，提供档案利用服务。"),
-    ("不动产登记中心", "承担不动产登记具体事务，提供登记资料查询服务。"),
+    (
+        "不动产登记中心",
+        "承担不动产登记具体事务，提供登记资料查询服务。",
+    ),
     ("社会保险事业管理中心", "承担社会保险经办服务。"),
 ];
 
@@ -153,14 +271,16 @@ const NON_ENTERPRISES: &[(&str, &str)] = &[
 
 /// Characters of trade names (字号), chosen for their good sense.
 const TRADE_CHARS: &[&str] = &[
-    "宏", "达", "鑫", "源", "华", "盛", "博", "瑞", "恒", "泰", "通", "远", "金", "信", "德",
-    "利", "丰", "隆", "兴", "昌", "旺", "鼎", "福", "嘉", "祥", "润", "晟", "弘", "腾", "创",
-    "新", "天", "中", "美", "安", "和", "永", "明", "海", "阳", "光", "科", "智", "云", "宇",
-    "鹏", "正", "合", "诚", "聚", "益", "顺", "悦", "辰", "航", "峰", "卓", "越", "佳", "优",
+    "宏", "达", "鑫", "源", "华", "盛", "博", "瑞", "恒", "泰", "通", "远", "金", "信", "德", "利",
+    "丰", "隆", "兴", "昌", "旺", "鼎", "福", "嘉", "祥", "润", "晟", "弘", "腾", "创", "新", "天",
+    "中", "美", "安", "和", "永", "明", "海", "阳", "光", "科", "智", "云", "宇", "鹏", "正", "合",
+    "诚", "聚", "益", "顺", "悦", "辰", "航", "峰", "卓", "越", "佳", "优",
 ];
 
 /// Chinese numerals for school names.
-const NUMERALS: &[&str] = &["第一", "第二", "第三", "第四", "第五", "第六", "第七", "第八", "第九", "第十"];
+const NUMERALS: &[&str] = &[
+    "第一", "第二", "第三", "第四", "第五", "第六", "第七", "第八", "第九", "第十",
+];
 
 /// Who registered an entity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -229,6 +349,11 @@ impl Entity {
     pub(crate) fn is_active(&self) -> bool {
         self.status == "存续"
     }
+
+    /// A public institution or private non-enterprise unit rather than a business.
+    pub(crate) fn is_institution(&self) -> bool {
+        matches!(self.prefix, P_INSTITUTION | P_NON_ENTERPRISE)
+    }
 }
 
 /// Weighted tables of this module, built once per run.
@@ -250,10 +375,10 @@ impl EntityTables {
 }
 
 fn push_trade_name(buf: &mut String, rng: &mut Rng) {
-    let first = *rng.pick(TRADE_CHARS);
-    let mut second = *rng.pick(TRADE_CHARS);
+    let first = rng.pick(TRADE_CHARS);
+    let mut second = rng.pick(TRADE_CHARS);
     if second == first {
-        second = *rng.pick(TRADE_CHARS);
+        second = rng.pick(TRADE_CHARS);
     }
     buf.push_str(first);
     buf.push_str(second);
@@ -261,21 +386,25 @@ fn push_trade_name(buf: &mut String, rng: &mut Rng) {
 
 /// Registered capital in 万元 as a Decimal128(18, 4) raw value.
 fn capital(rng: &mut Rng, prefix: usize, entity_type: &str) -> i128 {
-    const ROUND: &[u32] = &[10, 30, 50, 100, 100, 200, 300, 500, 500, 1000, 2000, 3000, 5000, 10000];
+    const ROUND: &[u32] = &[
+        10, 30, 50, 100, 100, 200, 300, 500, 500, 1000, 2000, 3000, 5000, 10000,
+    ];
     let wan: f64 = match prefix {
-        P_INDIVIDUAL => f64::from(*rng.pick(&[1u32, 2, 3, 5, 5, 10, 10, 20, 30, 50])),
-        P_COOPERATIVE => f64::from(*rng.pick(&[10u32, 20, 50, 100, 200, 300, 500])),
-        P_INSTITUTION => f64::from(*rng.pick(&[10u32, 50, 100, 200, 500, 1000, 3000])),
-        P_NON_ENTERPRISE => f64::from(*rng.pick(&[3u32, 5, 10, 20, 50, 100])),
-        _ if entity_type.starts_with("股份") => f64::from(*rng.pick(&[500u32, 1000, 2000, 5000, 10000, 30000])),
+        P_INDIVIDUAL => f64::from(rng.pick(&[1u32, 2, 3, 5, 5, 10, 10, 20, 30, 50])),
+        P_COOPERATIVE => f64::from(rng.pick(&[10u32, 20, 50, 100, 200, 300, 500])),
+        P_INSTITUTION => f64::from(rng.pick(&[10u32, 50, 100, 200, 500, 1000, 3000])),
+        P_NON_ENTERPRISE => f64::from(rng.pick(&[3u32, 5, 10, 20, 50, 100])),
+        _ if entity_type.starts_with("股份") => {
+            f64::from(rng.pick(&[500u32, 1000, 2000, 5000, 10000, 30000]))
+        }
         _ if entity_type.contains("合伙") || entity_type == "个人独资企业" => {
-            f64::from(*rng.pick(&[1u32, 5, 10, 20, 50, 100]))
+            f64::from(rng.pick(&[1u32, 5, 10, 20, 50, 100]))
         }
         _ if rng.chance(0.06) => {
             // Some capitals are not round: 128.5 万元.
             (rng.exponential(300.0) * 100.0).round() / 100.0 + 1.0
         }
-        _ => f64::from(*rng.pick(ROUND)),
+        _ => f64::from(rng.pick(ROUND)),
     };
     (wan * 10_000.0).round() as i128
 }
@@ -304,7 +433,7 @@ fn org_body(rng: &mut Rng, prefix: usize, established: i32, reform: i32) -> [u8;
             body[0] = b'M';
             body[1] = b'A';
             for b in &mut body[2..] {
-                *b = *rng.pick(USCC_ALPHABET);
+                *b = rng.pick(USCC_ALPHABET);
             }
         }
         _ => {
@@ -323,7 +452,10 @@ pub(crate) fn generate(
     place: &Place,
     people: &[Person],
 ) -> Result<Vec<Entity>, GenerateError> {
-    let mut rng = Rng::derive(tables.seed, &[STREAM_ENTITIES, u64::from(place.code.as_u32())]);
+    let mut rng = Rng::derive(
+        tables.seed,
+        &[STREAM_ENTITIES, u64::from(place.code.as_u32())],
+    );
     let expected = people.len() as f64 * tables.entities_per_person;
     let count = expected.floor() as usize + usize::from(rng.chance(expected.fract()));
     let reps: Vec<u32> = people
@@ -336,47 +468,51 @@ pub(crate) fn generate(
         return Ok(Vec::new());
     }
     let today = tables.today;
-    let reform = dates::days(
-        chrono::NaiveDate::from_ymd_opt(2015, 10, 1).expect("2015-10-01 is a date"),
-    );
-    let earliest = dates::days(place.code.since())
-        .max(dates::days(chrono::NaiveDate::from_ymd_opt(1984, 1, 1).expect("a date")));
+    let reform =
+        dates::days(chrono::NaiveDate::from_ymd_opt(2015, 10, 1).expect("2015-10-01 is a date"));
+    let earliest = dates::days(place.code.since()).max(dates::days(
+        chrono::NaiveDate::from_ymd_opt(1984, 1, 1).expect("a date"),
+    ));
     let t = &tables.entities;
     let mut used: HashSet<(usize, [u8; 8])> = HashSet::with_capacity(count);
     let mut entities = Vec::with_capacity(count);
     for _ in 0..count {
         let prefix = t.prefixes.sample(&mut rng);
         // Prefer representatives of working age.
-        let mut rep = *rng.pick(&reps);
+        let mut rep = rng.pick(&reps);
         if !(25..=65).contains(&people[rep as usize].age) && rng.chance(0.7) {
-            rep = *rng.pick(&reps);
+            rep = rng.pick(&reps);
         }
         let person = &people[rep as usize];
         let lo = earliest.max(add_years(person.birth, 18));
         let hi = today - 1;
         let recent = hi - rng.exponential(2_500.0) as i32;
-        let established = if recent >= lo { recent } else { rng.range_i32(lo, hi) };
+        let established = if recent >= lo {
+            recent
+        } else {
+            rng.range_i32(lo, hi)
+        };
 
         let mut name = String::with_capacity(64);
         let (entity_type, scope, registrar) = match prefix {
             P_INSTITUTION => {
-                let (kind, aim) = *rng.pick(INSTITUTIONS);
+                let (kind, aim) = rng.pick(INSTITUTIONS);
                 name.push_str(&place.bureau_prefix);
                 if matches!(kind, "中学" | "小学") {
-                    name.push_str(*rng.pick(NUMERALS));
+                    name.push_str(rng.pick(NUMERALS));
                 }
                 name.push_str(kind);
                 ("事业单位", aim, Registrar::Institutions)
             }
             P_NON_ENTERPRISE => {
-                let (kind, aim) = *rng.pick(NON_ENTERPRISES);
+                let (kind, aim) = rng.pick(NON_ENTERPRISES);
                 name.push_str(&place.bureau_prefix);
                 push_trade_name(&mut name, &mut rng);
                 name.push_str(kind);
                 ("民办非企业单位", aim, Registrar::CivilAffairs)
             }
             P_INDIVIDUAL => {
-                let (kind, scope) = *rng.pick(SHOPS);
+                let (kind, scope) = rng.pick(SHOPS);
                 name.push_str(place.name);
                 if rng.chance(0.3) {
                     name.push('老');
@@ -388,22 +524,28 @@ pub(crate) fn generate(
                 ("个体工商户", scope, Registrar::CountyMarket)
             }
             P_COOPERATIVE => {
-                let (product, how) = *rng.pick(CO_OP_PRODUCTS);
+                let (product, how) = rng.pick(CO_OP_PRODUCTS);
                 name.push_str(place.name);
                 push_trade_name(&mut name, &mut rng);
                 name.push_str(product);
                 name.push_str(how);
                 name.push_str("专业合作社");
-                ("农民专业合作社", "组织收购、销售成员生产的产品；引进新技术、新品种，开展技术培训、技术交流和信息咨询服务。", Registrar::CountyMarket)
+                (
+                    "农民专业合作社",
+                    "组织收购、销售成员生产的产品；引进新技术、新品种，开展技术培训、技术交流和信息咨询服务。",
+                    Registrar::CountyMarket,
+                )
             }
             _ => {
                 let entity_type = ENTERPRISE_TYPES[t.enterprise_types.sample(&mut rng)].0;
-                let (industry, scope) = *rng.pick(INDUSTRIES);
+                let (industry, scope) = rng.pick(INDUSTRIES);
                 name.push_str(&place.city_short);
                 push_trade_name(&mut name, &mut rng);
                 name.push_str(industry);
                 match entity_type {
-                    "个人独资企业" => name.push_str(if rng.chance(0.5) { "厂" } else { "经营部" }),
+                    "个人独资企业" => {
+                        name.push_str(if rng.chance(0.5) { "厂" } else { "经营部" })
+                    }
                     "普通合伙企业" => name.push_str("中心（普通合伙）"),
                     "有限合伙企业" => name.push_str("合伙企业（有限合伙）"),
                     t if t.starts_with("股份") => name.push_str("股份有限公司"),
@@ -412,7 +554,11 @@ pub(crate) fn generate(
                         name.push_str(place.name);
                         name.push_str("分公司");
                     }
-                    _ => name.push_str(if rng.chance(0.85) { "有限公司" } else { "有限责任公司" }),
+                    _ => name.push_str(if rng.chance(0.85) {
+                        "有限公司"
+                    } else {
+                        "有限责任公司"
+                    }),
                 }
                 let registrar = if rng.chance(0.15) {
                     Registrar::CityMarket
@@ -426,7 +572,7 @@ pub(crate) fn generate(
         let status = STATUSES[t.statuses.sample(&mut rng)].0;
         let term_to = match prefix {
             P_ENTERPRISE | P_COOPERATIVE if rng.chance(0.5) => {
-                let years = *rng.pick(&[10, 20, 20, 30, 30, 50]);
+                let years = rng.pick(&[10, 20, 20, 30, 30, 50]);
                 let end = add_years(established, years) - 1;
                 // A company whose term has run out is no longer 存续; keep the term open.
                 (end > today || status != "存续").then_some(end)
@@ -468,7 +614,7 @@ pub(crate) fn generate(
             updated_ms,
         });
     }
-    entities.sort_unstable_by(|a, b| a.uscc.cmp(&b.uscc));
+    entities.sort_unstable_by_key(|e| e.uscc);
     Ok(entities)
 }
 
@@ -518,7 +664,13 @@ impl EntityColumns {
     }
 
     /// Appends one entity of `place`, whose representative is among `people`.
-    pub(crate) fn append(&mut self, place: &Place, people: &[Person], e: &Entity, buf: &mut String) {
+    pub(crate) fn append(
+        &mut self,
+        place: &Place,
+        people: &[Person],
+        e: &Entity,
+        buf: &mut String,
+    ) {
         let rep = &people[e.rep as usize];
         self.uscc.append_value(e.uscc_str());
         self.name.append_value(&e.name);

@@ -8,19 +8,21 @@
 //! machine, so that a test can name a person and a benchmark can be repeated. Hence:
 //!
 //! - **Determinism.** Every unit of work draws from its own random stream derived from the
-//!   seed and the unit's name ([`rng`]), and the way work is cut into files depends only on
+//!   seed and the unit's name (the `rng` module), and the way work is cut into files depends only on
 //!   the configuration, so the files are byte-identical for a configuration whatever the
 //!   number of threads.
 //! - **Divisions as units.** People, their entities and their credit records are generated one
-//!   division at a time, so every cross-reference (spouse, legal representative, credit
-//!   subject) stays inside data that is in memory together, and no 10-million-person index is
+//!   division at a time, so every cross-reference (legal representative, credit subject, most
+//!   spouses) stays inside data that is in memory together, and no 10-million-person index is
 //!   ever built. Generating in citizen-ID order yields population rows already sorted.
 //! - **Parallel parts.** Consecutive divisions are grouped into parts of about
 //!   [`GeneratorConfig::rows_per_file`] people; each part is generated and written to its own
 //!   population file by one rayon task, so key ranges are disjoint and increase with the file
-//!   number. Entities and credit records of each part stay in memory as Arrow batches (a tenth
-//!   and a fortieth of the people) and are written afterwards, USCCs sorted across parts by
-//!   their authority-and-category prefix, credit records numbered in generation order.
+//!   number. Married people whom their own (small) division could not pair are paired across
+//!   the divisions of their part, so spouse links depend on `rows_per_file` too. Entities and
+//!   credit records of each part stay in memory as Arrow batches (a tenth and a fortieth of
+//!   the people) and are written afterwards, USCCs sorted across parts by their
+//!   authority-and-category prefix, credit records numbered in generation order.
 //! - **Plausibility.** The age pyramid follows the 2020 census, people are born after their
 //!   division code existed, marital status follows age, names follow surname frequencies and
 //!   naming fashions by decade, and about 70% of people live in the demo's seed cities.
@@ -112,14 +114,25 @@ impl GeneratorConfig {
     fn validate(&self) -> Result<(), GenerateError> {
         let invalid = |message: String| Err(GenerateError::InvalidConfig(message));
         if self.people == 0 || self.people > u32::MAX as usize {
-            return invalid(format!("people must be between 1 and {}, not {}", u32::MAX, self.people));
+            return invalid(format!(
+                "people must be between 1 and {}, not {}",
+                u32::MAX,
+                self.people
+            ));
         }
         if !(1990..=2200).contains(&self.today.year()) {
-            return invalid(format!("today must lie between 1990 and 2200, not {}", self.today));
+            return invalid(format!(
+                "today must lie between 1990 and 2200, not {}",
+                self.today
+            ));
         }
         for (name, value, max) in [
             ("entities_per_person", self.entities_per_person, 10.0),
-            ("credit_records_per_entity", self.credit_records_per_entity, 10.0),
+            (
+                "credit_records_per_entity",
+                self.credit_records_per_entity,
+                10.0,
+            ),
             ("seed_city_share", self.seed_city_share, 1.0),
             ("historical_share", self.historical_share, 1.0),
         ] {
@@ -145,15 +158,20 @@ impl GeneratorConfig {
 /// (`rows_done` never decreases for a library), a few hundred times per run at most.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Progress {
+    /// The library being written.
     pub library: BaseLibrary,
+    /// Rows written so far.
     pub rows_done: u64,
+    /// Rows the library will have.
     pub rows_total: u64,
 }
 
 /// What one library's generation produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LibraryOutput {
+    /// The library.
     pub library: BaseLibrary,
+    /// Rows over all its files.
     pub rows: u64,
     /// The Parquet files, in key order.
     pub files: Vec<PathBuf>,
@@ -162,6 +180,7 @@ pub struct LibraryOutput {
 /// What a generator run produced, one entry per library in [`BaseLibrary::ALL`] order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GenerationReport {
+    /// Population, legal entities, credit records.
     pub libraries: Vec<LibraryOutput>,
 }
 
@@ -186,7 +205,9 @@ pub enum GenerateError {
     OutputNotEmpty { path: PathBuf },
     /// So many people share a division and birth date that their sequence numbers run out
     /// (caller: fewer people or a larger seed-city spread).
-    #[error("more than 996 people registered in {division} were born on {date}; the citizen-ID sequence numbers are exhausted")]
+    #[error(
+        "more than 498 men or 498 women registered in {division} were born on {date}; the citizen-ID sequence numbers are exhausted"
+    )]
     Crowded { division: String, date: NaiveDate },
     /// The output directory could not be prepared (operator).
     #[error("cannot prepare {}: {source}", path.display())]
@@ -228,7 +249,10 @@ fn prepare_dirs(out_dir: &Path) -> Result<Vec<PathBuf>, GenerateError> {
         .iter()
         .map(|library| {
             let dir = out_dir.join(library.table_name());
-            let io_err = |source| GenerateError::Io { path: dir.clone(), source };
+            let io_err = |source| GenerateError::Io {
+                path: dir.clone(),
+                source,
+            };
             fs::create_dir_all(&dir).map_err(io_err)?;
             if fs::read_dir(&dir).map_err(io_err)?.next().is_some() {
                 return Err(GenerateError::OutputNotEmpty { path: dir });
@@ -266,7 +290,10 @@ struct Reporter<'a> {
 
 impl Reporter<'_> {
     fn slot(library: BaseLibrary) -> usize {
-        BaseLibrary::ALL.iter().position(|&l| l == library).expect("library is in ALL")
+        BaseLibrary::ALL
+            .iter()
+            .position(|&l| l == library)
+            .expect("library is in ALL")
     }
 
     fn set_total(&self, library: BaseLibrary, total: u64) {
@@ -278,7 +305,11 @@ impl Reporter<'_> {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let slot = &mut state[Self::slot(library)];
         slot.0 += rows;
-        (self.callback)(Progress { library, rows_done: slot.0, rows_total: slot.1 });
+        (self.callback)(Progress {
+            library,
+            rows_done: slot.0,
+            rows_total: slot.1,
+        });
     }
 }
 
@@ -306,17 +337,28 @@ fn run(
     let tables = Tables::new(config);
     let counts = plan(config, &tables);
     let parts = cut_parts(&counts, config.rows_per_file);
-    let reporter = Reporter { callback: progress, state: Mutex::new([(0, 0); 3]) };
+    let reporter = Reporter {
+        callback: progress,
+        state: Mutex::new([(0, 0); 3]),
+    };
     reporter.set_total(BaseLibrary::Population, config.people as u64);
 
     let [population_dir, entity_dir, credit_dir] = dirs else {
-        return Err(GenerateError::Internal("expected one directory per library".to_owned()));
+        return Err(GenerateError::Internal(
+            "expected one directory per library".to_owned(),
+        ));
     };
     let outputs: Vec<PartOutput> = parts
         .par_iter()
         .enumerate()
         .map(|(index, part)| {
-            run_part(&tables, &counts, part, &part_path(population_dir, index), &reporter)
+            run_part(
+                &tables,
+                &counts,
+                part,
+                &part_path(population_dir, index),
+                &reporter,
+            )
         })
         .collect::<Result<_, _>>()?;
 
@@ -370,7 +412,9 @@ fn run(
         &reporter,
     )?;
 
-    Ok(GenerationReport { libraries: vec![population, legal_entity, credit_record] })
+    Ok(GenerationReport {
+        libraries: vec![population, legal_entity, credit_record],
+    })
 }
 
 /// How many people each place gets: the seed cities share `seed_city_share` (demo counties
@@ -418,7 +462,10 @@ fn plan(config: &GeneratorConfig, tables: &Tables) -> Vec<usize> {
     // tiny.
     let group_quotas: Vec<f64> = {
         let sum: f64 = shares.iter().sum();
-        shares.iter().map(|s| config.people as f64 * s / sum).collect()
+        shares
+            .iter()
+            .map(|s| config.people as f64 * s / sum)
+            .collect()
     };
     let group_counts = largest_remainder(&group_quotas, config.people);
     let mut counts = vec![0; raw.len()];
@@ -474,13 +521,17 @@ fn cut_parts(counts: &[usize], rows_per_file: usize) -> Vec<Part> {
         let first = *start.get_or_insert(i);
         rows += count;
         if rows >= rows_per_file {
-            parts.push(Part { places: first..i + 1 });
+            parts.push(Part {
+                places: first..i + 1,
+            });
             start = None;
             rows = 0;
         }
     }
     if let Some(first) = start {
-        parts.push(Part { places: first..counts.len() });
+        parts.push(Part {
+            places: first..counts.len(),
+        });
     }
     parts
 }
@@ -498,7 +549,8 @@ fn run_part(
     let batch_rows = BATCH_ROWS.min(part_rows).max(1);
     let mut sink = ParquetSink::create(path, BaseLibrary::Population)?;
     let mut population = PopulationColumns::with_capacity(batch_rows);
-    let mut entity_columns: Vec<EntityColumns> = PREFIXES.iter().map(|_| EntityColumns::new()).collect();
+    let mut entity_columns: Vec<EntityColumns> =
+        PREFIXES.iter().map(|_| EntityColumns::new()).collect();
     let mut credit_columns = CreditColumns::new();
     let mut buf = String::with_capacity(64);
     // People first, for the whole part, so that married people of small divisions can be
@@ -511,7 +563,10 @@ fn run_part(
         }
         let slot = u32::try_from(divisions.len()).expect("fewer than 4 billion divisions");
         let people = people::generate(tables, place_index, count, slot)?;
-        divisions.push(people::Division { place: place_index, people });
+        divisions.push(people::Division {
+            place: place_index,
+            people,
+        });
     }
     people::pair_across(tables, &mut divisions);
     for (slot, division) in divisions.iter().enumerate() {
@@ -531,7 +586,10 @@ fn run_part(
             population.append(tables, &divisions, slot, start..end);
             start = end;
             if population.len() >= batch_rows {
-                let full = std::mem::replace(&mut population, PopulationColumns::with_capacity(batch_rows));
+                let full = std::mem::replace(
+                    &mut population,
+                    PopulationColumns::with_capacity(batch_rows),
+                );
                 let batch = full.finish()?;
                 sink.write(&batch)?;
                 reporter.add(BaseLibrary::Population, batch.num_rows() as u64);
@@ -546,7 +604,13 @@ fn run_part(
     let population_rows = sink.finish()?;
     let entities = entity_columns
         .into_iter()
-        .map(|columns| if columns.len() == 0 { Ok(None) } else { columns.finish().map(Some) })
+        .map(|columns| {
+            if columns.len() == 0 {
+                Ok(None)
+            } else {
+                columns.finish().map(Some)
+            }
+        })
         .collect::<Result<_, GenerateError>>()?;
     let credit_rows = credit_columns.len();
     Ok(PartOutput {
@@ -607,5 +671,9 @@ fn write_library(
             Ok(sink.finish()?)
         })
         .collect::<Result<_, GenerateError>>()?;
-    Ok(LibraryOutput { library, rows: rows.iter().sum(), files: paths })
+    Ok(LibraryOutput {
+        library,
+        rows: rows.iter().sum(),
+        files: paths,
+    })
 }

@@ -247,7 +247,10 @@ pub(crate) fn generate(
 ) -> Result<Vec<Person>, GenerateError> {
     let place = &tables.places[place_index];
     let today = tables.today;
-    let mut rng = Rng::derive(tables.seed, &[STREAM_PEOPLE, u64::from(place.code.as_u32())]);
+    let mut rng = Rng::derive(
+        tables.seed,
+        &[STREAM_PEOPLE, u64::from(place.code.as_u32())],
+    );
     let sampler = &tables.samplers[place_index];
 
     let mut births = Vec::with_capacity(count);
@@ -315,7 +318,7 @@ pub(crate) fn generate(
                 updated_ms: 0,
             });
         }
-        people[first..].sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        people[first..].sort_unstable_by_key(|p| p.id);
         start = end;
     }
 
@@ -340,7 +343,10 @@ pub(crate) fn generate(
         p.updated_ms = office_timestamp(&mut rng, from, today - 1);
     }
 
-    let mut division = [Division { place: place_index, people }];
+    let mut division = [Division {
+        place: place_index,
+        people,
+    }];
     let candidates = unmatched(&division, slot);
     pair(&mut division, slot, candidates, &mut rng);
     let [Division { people, .. }] = division;
@@ -351,10 +357,12 @@ pub(crate) fn generate(
 fn unmatched(divisions: &[Division], first_slot: u32) -> [Vec<(i32, PersonRef)>; 2] {
     let mut by_gender: [Vec<(i32, PersonRef)>; 2] = [Vec::new(), Vec::new()];
     for (slot, division) in divisions.iter().enumerate() {
-        let slot = first_slot + u32::try_from(slot).expect("a part has fewer than 4 billion divisions");
+        let slot =
+            first_slot + u32::try_from(slot).expect("a part has fewer than 4 billion divisions");
         for (index, p) in division.people.iter().enumerate() {
             if p.spouse.is_none() && p.is_active() && is_married(p.marital) {
-                let index = u32::try_from(index).expect("a division has fewer than 4 billion people");
+                let index =
+                    u32::try_from(index).expect("a division has fewer than 4 billion people");
                 by_gender[usize::from(p.male)].push((p.birth, PersonRef { slot, index }));
             }
         }
@@ -370,7 +378,9 @@ fn unmatched(divisions: &[Division], first_slot: u32) -> [Vec<(i32, PersonRef)>;
 /// neighbouring county, as happens when one of a couple moved for work or marriage.
 /// `divisions[i]` is slot `i`.
 pub(crate) fn pair_across(tables: &Tables, divisions: &mut [Division]) {
-    let Some(first) = divisions.first() else { return };
+    let Some(first) = divisions.first() else {
+        return;
+    };
     let code = tables.places[first.place].code.as_u32();
     let mut rng = Rng::derive(tables.seed, &[STREAM_COUPLES, u64::from(code)]);
     let candidates = unmatched(divisions, 0);
@@ -397,7 +407,9 @@ fn pair(
         while j < women.len() && add_years(women[j].0, -2) < lo {
             j += 1;
         }
-        let Some(&(wife_birth, w)) = women.get(j) else { break };
+        let Some(&(wife_birth, w)) = women.get(j) else {
+            break;
+        };
         if add_years(wife_birth, -2) > hi {
             continue;
         }
@@ -494,32 +506,39 @@ impl PopulationColumns {
         for p in &people[rows] {
             self.citizen_id.append_value(p.id_str());
             self.name.append_value(p.name.as_str());
-            self.gender_code.append_value(if p.male { "1" } else { "2" });
+            self.gender_code
+                .append_value(if p.male { "1" } else { "2" });
             self.ethnicity_code.append_value(p.ethnicity);
             self.birth_date.append_value(p.birth);
             self.household_division_code.append_value(place.digits());
             household.clear();
-            tables.addresses.home(&mut household, &mut Rng::new(p.household), place);
+            tables
+                .addresses
+                .home(&mut household, &mut Rng::new(p.household), place);
             self.household_address.append_value(&household);
             match p.residence {
                 Residence::Household => self.residence_address.append_value(&household),
                 Residence::SameDivision(seed) => {
                     residence.clear();
-                    tables.addresses.home(&mut residence, &mut Rng::new(seed), place);
+                    tables
+                        .addresses
+                        .home(&mut residence, &mut Rng::new(seed), place);
                     self.residence_address.append_value(&residence);
                 }
                 Residence::Elsewhere(other, seed) => {
                     residence.clear();
                     let other = &tables.places[other as usize];
-                    tables.addresses.home(&mut residence, &mut Rng::new(seed), other);
+                    tables
+                        .addresses
+                        .home(&mut residence, &mut Rng::new(seed), other);
                     self.residence_address.append_value(&residence);
                 }
             }
             self.marital_status_code.append_value(p.marital);
             match p.spouse {
-                Some(r) => self.spouse_citizen_id.append_value(
-                    divisions[r.slot as usize].people[r.index as usize].id_str(),
-                ),
+                Some(r) => self
+                    .spouse_citizen_id
+                    .append_value(divisions[r.slot as usize].people[r.index as usize].id_str()),
                 None => self.spouse_citizen_id.append_null(),
             }
             self.person_status.append_value(p.status.label());
@@ -562,7 +581,9 @@ mod tests {
             assert_eq!(marital_status(&mut rng, 21, true), "10");
             assert_eq!(marital_status(&mut rng, 19, false), "10");
         }
-        let married = (0..10_000).filter(|_| is_married(marital_status(&mut rng, 45, true))).count();
+        let married = (0..10_000)
+            .filter(|_| is_married(marital_status(&mut rng, 45, true)))
+            .count();
         assert!(married > 8_000, "{married}");
     }
 

@@ -15,16 +15,16 @@ use crate::id::{DivisionCode, DivisionLevel};
 
 /// Prefectures of the seed cities (first four digits of their codes).
 pub(crate) const SEED_PREFECTURES: &[&str] = &[
-    "1504", "2102", "1310", "1304", "1309", "1305", "1302", "1301", "1306", "4406", "3308",
-    "3301",
+    "1504", "2102", "1310", "1304", "1309", "1305", "1302", "1301", "1306", "4406", "3308", "3301",
 ];
 
 /// Seed counties outside the seed prefectures.
 pub(crate) const SEED_COUNTIES: &[&str] = &["610403", "110101"];
 
 /// Counties named in the demo scripts; they get several times the population of a county.
-pub(crate) const DEMO_COUNTIES: &[&str] =
-    &["131002", "150402", "210202", "130108", "130684", "131082", "610403", "110101"];
+pub(crate) const DEMO_COUNTIES: &[&str] = &[
+    "131002", "150402", "210202", "130108", "130684", "131082", "610403", "110101",
+];
 
 /// The first revision of the division table: a code listed then may be older.
 pub(crate) fn table_start() -> NaiveDate {
@@ -92,7 +92,10 @@ fn strip_suffix<'a>(name: &'a str, suffixes: &[&str]) -> &'a str {
 }
 
 fn is_placeholder(name: &str) -> bool {
-    matches!(name, "" | "市辖区" | "县" | "省直辖县级行政区划" | "自治区直辖县级行政区划")
+    matches!(
+        name,
+        "" | "市辖区" | "县" | "省直辖县级行政区划" | "自治区直辖县级行政区划"
+    )
 }
 
 /// Everything the generator needs to know about one county-level division, computed once.
@@ -133,10 +136,16 @@ impl Place {
         let prefecture = code.prefecture_name();
         let municipality = matches!(&digits[..2], "11" | "12" | "31" | "50");
         let (city, city_short) = if municipality {
-            (province_name.to_owned(), strip_suffix(province_name, &["市"]).to_owned())
+            (
+                province_name.to_owned(),
+                strip_suffix(province_name, &["市"]).to_owned(),
+            )
         } else if is_placeholder(prefecture) {
             // Counties directly under a province name themselves.
-            (name.to_owned(), strip_suffix(name, &["市", "县", "区"]).to_owned())
+            (
+                name.to_owned(),
+                strip_suffix(name, &["市", "县", "区"]).to_owned(),
+            )
         } else {
             let short = if prefecture.ends_with("自治州") {
                 prefecture.chars().take(2).collect()
@@ -211,48 +220,63 @@ pub(crate) fn push_padded(buf: &mut String, n: u64, width: usize) {
 
 /// First parts of road names, the commonest in Chinese towns.
 const ROAD_CORES: &[&str] = &[
-    "人民", "建设", "解放", "新华", "和平", "胜利", "光明", "友谊", "幸福", "团结", "文化",
-    "中山", "朝阳", "东风", "长安", "永安", "金桥", "滨河", "迎宾", "振兴", "兴华", "育才",
-    "青年", "工农", "北环", "南环", "银河", "和谐", "民主", "健康", "红旗", "东方", "府前",
-    "站前", "学院", "体育", "公园", "花园", "新开", "祥和", "裕华", "燕山", "太行", "长江",
-    "黄河", "泰山", "龙泉", "凤凰", "翠屏", "清风", "明珠", "广阳", "新源", "爱民", "复兴",
-    "中华", "建国", "兴业", "富强", "康宁", "锦绣", "开发", "创业", "世纪", "朝晖", "丰收",
+    "人民", "建设", "解放", "新华", "和平", "胜利", "光明", "友谊", "幸福", "团结", "文化", "中山",
+    "朝阳", "东风", "长安", "永安", "金桥", "滨河", "迎宾", "振兴", "兴华", "育才", "青年", "工农",
+    "北环", "南环", "银河", "和谐", "民主", "健康", "红旗", "东方", "府前", "站前", "学院", "体育",
+    "公园", "花园", "新开", "祥和", "裕华", "燕山", "太行", "长江", "黄河", "泰山", "龙泉", "凤凰",
+    "翠屏", "清风", "明珠", "广阳", "新源", "爱民", "复兴", "中华", "建国", "兴业", "富强", "康宁",
+    "锦绣", "开发", "创业", "世纪", "朝晖", "丰收",
 ];
 
-const ROAD_SUFFIXES: &[(&str, u32)] =
-    &[("路", 50), ("街", 20), ("大街", 10), ("道", 10), ("大道", 8), ("巷", 2)];
+const ROAD_SUFFIXES: &[(&str, u32)] = &[
+    ("路", 50),
+    ("街", 20),
+    ("大街", 10),
+    ("道", 10),
+    ("大道", 8),
+    ("巷", 2),
+];
 
 const DIRECTIONS: &[&str] = &["东", "西", "南", "北", "中"];
 
 /// Residential compounds.
 const COMPOUND_CORES: &[&str] = &[
-    "阳光", "金地", "幸福", "锦绣", "翠湖", "丽景", "盛世", "书香", "康城", "御景", "华庭",
-    "和园", "怡和", "紫荆", "碧水", "龙湖", "万和", "新城", "泰和", "润泽", "金色", "嘉园",
-    "恒大", "绿城", "兰亭", "学府", "湖畔", "香榭", "明珠", "富力",
+    "阳光", "金地", "幸福", "锦绣", "翠湖", "丽景", "盛世", "书香", "康城", "御景", "华庭", "和园",
+    "怡和", "紫荆", "碧水", "龙湖", "万和", "新城", "泰和", "润泽", "金色", "嘉园", "恒大", "绿城",
+    "兰亭", "学府", "湖畔", "香榭", "明珠", "富力",
 ];
 
-const COMPOUND_SUFFIXES: &[&str] =
-    &["小区", "花园", "家园", "华庭", "苑", "嘉园", "公寓", "新村", "雅居", "名苑"];
+const COMPOUND_SUFFIXES: &[&str] = &[
+    "小区", "花园", "家园", "华庭", "苑", "嘉园", "公寓", "新村", "雅居", "名苑",
+];
 
 /// Syllables of town and village names.
 const PLACE_CHARS: &[&str] = &[
-    "东", "西", "南", "北", "大", "小", "新", "王", "李", "张", "刘", "杨", "高", "马", "石",
-    "柳", "杏", "桃", "河", "沟", "坡", "桥", "集", "店", "庄", "营", "堡", "官", "黄", "白",
-    "青", "龙", "凤", "安", "平", "丰", "兴", "双", "三", "五",
+    "东", "西", "南", "北", "大", "小", "新", "王", "李", "张", "刘", "杨", "高", "马", "石", "柳",
+    "杏", "桃", "河", "沟", "坡", "桥", "集", "店", "庄", "营", "堡", "官", "黄", "白", "青", "龙",
+    "凤", "安", "平", "丰", "兴", "双", "三", "五",
 ];
 
 const VILLAGE_SUFFIXES: &[&str] = &["庄", "家庄", "营", "屯", "堡", "店", "集", "寨", "楼", "湾"];
 
 const OFFICE_NAMES: &[&str] = &[
-    "商务大厦", "国际大厦", "科技大厦", "金融中心", "创业大厦", "写字楼", "商业广场",
-    "财富中心", "时代广场", "科技园",
+    "商务大厦",
+    "国际大厦",
+    "科技大厦",
+    "金融中心",
+    "创业大厦",
+    "写字楼",
+    "商业广场",
+    "财富中心",
+    "时代广场",
+    "科技园",
 ];
 
 /// Appends a road name such as 光明西道.
 fn push_road(buf: &mut String, rng: &mut Rng, suffixes: &Weighted) {
-    buf.push_str(*rng.pick(ROAD_CORES));
+    buf.push_str(rng.pick(ROAD_CORES));
     if rng.chance(0.3) {
-        buf.push_str(*rng.pick(DIRECTIONS));
+        buf.push_str(rng.pick(DIRECTIONS));
     }
     buf.push_str(ROAD_SUFFIXES[suffixes.sample(rng)].0);
 }
@@ -271,7 +295,9 @@ pub(crate) struct AddressTable {
 
 impl AddressTable {
     pub(crate) fn new() -> AddressTable {
-        AddressTable { road_suffixes: Weighted::of(ROAD_SUFFIXES) }
+        AddressTable {
+            road_suffixes: Weighted::of(ROAD_SUFFIXES),
+        }
     }
 
     /// A home address in `place`, appended to `buf`.
@@ -279,11 +305,11 @@ impl AddressTable {
         buf.push_str(&place.full_name);
         if rng.chance(0.28) {
             // Rural: 杨税务镇李家庄村128号.
-            buf.push_str(*rng.pick(PLACE_CHARS));
-            buf.push_str(*rng.pick(PLACE_CHARS));
+            buf.push_str(rng.pick(PLACE_CHARS));
+            buf.push_str(rng.pick(PLACE_CHARS));
             buf.push_str(if rng.chance(0.8) { "镇" } else { "乡" });
-            buf.push_str(*rng.pick(PLACE_CHARS));
-            buf.push_str(*rng.pick(VILLAGE_SUFFIXES));
+            buf.push_str(rng.pick(PLACE_CHARS));
+            buf.push_str(rng.pick(VILLAGE_SUFFIXES));
             buf.push('村');
             if rng.chance(0.3) {
                 push_num(buf, rng.range_i32(1, 20) as u32);
@@ -299,8 +325,8 @@ impl AddressTable {
         if rng.chance(0.72) {
             // An apartment: 阳光花园3栋2单元502室.
             if rng.chance(0.7) {
-                buf.push_str(*rng.pick(COMPOUND_CORES));
-                buf.push_str(*rng.pick(COMPOUND_SUFFIXES));
+                buf.push_str(rng.pick(COMPOUND_CORES));
+                buf.push_str(rng.pick(COMPOUND_SUFFIXES));
             }
             push_num(buf, rng.range_i32(1, 36) as u32);
             buf.push('栋');
@@ -316,12 +342,12 @@ impl AddressTable {
     pub(crate) fn business(&self, buf: &mut String, rng: &mut Rng, place: &Place) {
         buf.push_str(&place.full_name);
         if rng.chance(0.15) {
-            buf.push_str(*rng.pick(PLACE_CHARS));
-            buf.push_str(*rng.pick(PLACE_CHARS));
-            buf.push_str("镇");
-            buf.push_str(*rng.pick(PLACE_CHARS));
-            buf.push_str(*rng.pick(VILLAGE_SUFFIXES));
-            buf.push_str("村");
+            buf.push_str(rng.pick(PLACE_CHARS));
+            buf.push_str(rng.pick(PLACE_CHARS));
+            buf.push('镇');
+            buf.push_str(rng.pick(PLACE_CHARS));
+            buf.push_str(rng.pick(VILLAGE_SUFFIXES));
+            buf.push('村');
             push_num(buf, rng.range_i32(1, 300) as u32);
             buf.push('号');
             return;
@@ -332,8 +358,8 @@ impl AddressTable {
         match rng.below(10) {
             0..=3 => {}
             4..=7 => {
-                buf.push_str(*rng.pick(COMPOUND_CORES));
-                buf.push_str(*rng.pick(OFFICE_NAMES));
+                buf.push_str(rng.pick(COMPOUND_CORES));
+                buf.push_str(rng.pick(OFFICE_NAMES));
                 let floor = rng.range_i32(1, 28) as u32;
                 push_num(buf, floor);
                 buf.push('层');
@@ -353,31 +379,188 @@ impl AddressTable {
 /// Ethnic make-up by province: `(GB 3304 code number, share in 1/1000)`, after the 2020
 /// census rounded; provinces not listed use [`DEFAULT_ETHNICITY`].
 const PROVINCE_ETHNICITY: &[(u8, &[(u8, u32)])] = &[
-    (11, &[(1, 956), (11, 17), (3, 12), (2, 4), (10, 2), (4, 1), (15, 1), (6, 1)]),
+    (
+        11,
+        &[
+            (1, 956),
+            (11, 17),
+            (3, 12),
+            (2, 4),
+            (10, 2),
+            (4, 1),
+            (15, 1),
+            (6, 1),
+        ],
+    ),
     (12, &[(1, 974), (3, 13), (11, 6), (2, 2), (10, 1), (15, 1)]),
     (13, &[(1, 957), (11, 28), (3, 8), (2, 3), (15, 1), (6, 1)]),
-    (15, &[(1, 787), (2, 177), (11, 19), (3, 8), (31, 3), (45, 1), (10, 1), (52, 1)]),
-    (21, &[(1, 835), (11, 129), (2, 15), (3, 6), (10, 4), (38, 3)]),
+    (
+        15,
+        &[
+            (1, 787),
+            (2, 177),
+            (11, 19),
+            (3, 8),
+            (31, 3),
+            (45, 1),
+            (10, 1),
+            (52, 1),
+        ],
+    ),
+    (
+        21,
+        &[(1, 835), (11, 129), (2, 15), (3, 6), (10, 4), (38, 3)],
+    ),
     (22, &[(1, 914), (10, 35), (11, 37), (2, 6), (3, 4)]),
-    (23, &[(1, 952), (11, 28), (10, 7), (2, 3), (3, 3), (31, 1), (53, 1)]),
-    (33, &[(1, 989), (22, 3), (15, 2), (6, 2), (3, 1), (8, 1), (12, 1), (7, 1)]),
+    (
+        23,
+        &[
+            (1, 952),
+            (11, 28),
+            (10, 7),
+            (2, 3),
+            (3, 3),
+            (31, 1),
+            (53, 1),
+        ],
+    ),
+    (
+        33,
+        &[
+            (1, 989),
+            (22, 3),
+            (15, 2),
+            (6, 2),
+            (3, 1),
+            (8, 1),
+            (12, 1),
+            (7, 1),
+        ],
+    ),
     (35, &[(1, 981), (22, 10), (15, 2), (6, 2), (3, 2), (8, 1)]),
     (41, &[(1, 989), (3, 10), (11, 1)]),
     (42, &[(1, 956), (15, 36), (6, 4), (12, 2), (3, 1), (8, 1)]),
-    (43, &[(1, 895), (15, 40), (6, 30), (12, 13), (13, 11), (14, 2), (8, 2), (3, 1)]),
-    (44, &[(1, 983), (8, 6), (13, 2), (15, 2), (6, 2), (22, 1), (3, 1), (12, 1)]),
-    (45, &[(1, 625), (8, 314), (13, 32), (6, 11), (12, 7), (32, 3), (36, 1), (49, 1), (3, 1)]),
+    (
+        43,
+        &[
+            (1, 895),
+            (15, 40),
+            (6, 30),
+            (12, 13),
+            (13, 11),
+            (14, 2),
+            (8, 2),
+            (3, 1),
+        ],
+    ),
+    (
+        44,
+        &[
+            (1, 983),
+            (8, 6),
+            (13, 2),
+            (15, 2),
+            (6, 2),
+            (22, 1),
+            (3, 1),
+            (12, 1),
+        ],
+    ),
+    (
+        45,
+        &[
+            (1, 625),
+            (8, 314),
+            (13, 32),
+            (6, 11),
+            (12, 7),
+            (32, 3),
+            (36, 1),
+            (49, 1),
+            (3, 1),
+        ],
+    ),
     (46, &[(1, 833), (19, 150), (6, 8), (8, 5), (3, 1)]),
     (50, &[(1, 936), (15, 45), (6, 15), (8, 1), (3, 1), (12, 1)]),
-    (51, &[(1, 938), (7, 33), (4, 18), (33, 4), (3, 1), (6, 1), (15, 1)]),
-    (52, &[(1, 634), (6, 119), (9, 79), (12, 41), (15, 36), (7, 25), (37, 16), (25, 10), (3, 5), (14, 5), (13, 2)]),
-    (53, &[(1, 662), (7, 112), (16, 38), (14, 34), (18, 27), (8, 26), (6, 27), (20, 16), (3, 15), (24, 10), (21, 9), (27, 7), (13, 5), (28, 3), (4, 3), (34, 3), (40, 1), (39, 1), (42, 1), (46, 1)]),
+    (
+        51,
+        &[(1, 938), (7, 33), (4, 18), (33, 4), (3, 1), (6, 1), (15, 1)],
+    ),
+    (
+        52,
+        &[
+            (1, 634),
+            (6, 119),
+            (9, 79),
+            (12, 41),
+            (15, 36),
+            (7, 25),
+            (37, 16),
+            (25, 10),
+            (3, 5),
+            (14, 5),
+            (13, 2),
+        ],
+    ),
+    (
+        53,
+        &[
+            (1, 662),
+            (7, 112),
+            (16, 38),
+            (14, 34),
+            (18, 27),
+            (8, 26),
+            (6, 27),
+            (20, 16),
+            (3, 15),
+            (24, 10),
+            (21, 9),
+            (27, 7),
+            (13, 5),
+            (28, 3),
+            (4, 3),
+            (34, 3),
+            (40, 1),
+            (39, 1),
+            (42, 1),
+            (46, 1),
+        ],
+    ),
     (54, &[(4, 860), (1, 122), (3, 4), (54, 4), (55, 1)]),
     (61, &[(1, 995), (3, 4), (11, 1)]),
-    (62, &[(1, 906), (3, 47), (26, 24), (4, 20), (30, 1), (48, 1), (47, 1)]),
-    (63, &[(1, 502), (4, 244), (3, 148), (30, 36), (35, 19), (2, 17)]),
+    (
+        62,
+        &[
+            (1, 906),
+            (3, 47),
+            (26, 24),
+            (4, 20),
+            (30, 1),
+            (48, 1),
+            (47, 1),
+        ],
+    ),
+    (
+        63,
+        &[(1, 502), (4, 244), (3, 148), (30, 36), (35, 19), (2, 17)],
+    ),
     (64, &[(1, 636), (3, 359), (11, 2), (2, 1)]),
-    (65, &[(5, 450), (1, 422), (17, 64), (3, 41), (29, 8), (2, 7), (43, 1), (41, 2), (38, 2), (44, 1)]),
+    (
+        65,
+        &[
+            (5, 450),
+            (1, 422),
+            (17, 64),
+            (3, 41),
+            (29, 8),
+            (2, 7),
+            (43, 1),
+            (41, 2),
+            (38, 2),
+            (44, 1),
+        ],
+    ),
 ];
 
 /// Ethnic make-up of provinces with few minorities.
@@ -386,26 +569,32 @@ const DEFAULT_ETHNICITY: &[(u8, u32)] =
 
 /// GB 3304 two-digit codes, indexed by code number - 1.
 const ETHNICITY_CODES: [&str; 56] = [
-    "01", "02", "03", "04", "05", "06", "07", "08", "09", "10", "11", "12", "13", "14", "15",
-    "16", "17", "18", "19", "20", "21", "22", "23", "24", "25", "26", "27", "28", "29", "30",
-    "31", "32", "33", "34", "35", "36", "37", "38", "39", "40", "41", "42", "43", "44", "45",
-    "46", "47", "48", "49", "50", "51", "52", "53", "54", "55", "56",
+    "01", "02", "03", "04", "05", "06", "07", "08", "09", "10", "11", "12", "13", "14", "15", "16",
+    "17", "18", "19", "20", "21", "22", "23", "24", "25", "26", "27", "28", "29", "30", "31", "32",
+    "33", "34", "35", "36", "37", "38", "39", "40", "41", "42", "43", "44", "45", "46", "47", "48",
+    "49", "50", "51", "52", "53", "54", "55", "56",
 ];
+
+/// Ethnic shares of one province and the table to draw from them.
+type ProvinceShares = (&'static [(u8, u32)], Weighted);
 
 /// Draws an ethnicity code for a person registered in a province.
 #[derive(Debug)]
 pub(crate) struct EthnicityTable {
-    by_province: Vec<Option<(&'static [(u8, u32)], Weighted)>>,
+    by_province: Vec<Option<ProvinceShares>>,
     default: Weighted,
 }
 
 impl EthnicityTable {
     pub(crate) fn new() -> EthnicityTable {
-        let mut by_province: Vec<Option<(&'static [(u8, u32)], Weighted)>> = vec![None; 100];
+        let mut by_province: Vec<Option<ProvinceShares>> = vec![None; 100];
         for &(province, shares) in PROVINCE_ETHNICITY {
             by_province[usize::from(province)] = Some((shares, Weighted::of(shares)));
         }
-        EthnicityTable { by_province, default: Weighted::of(DEFAULT_ETHNICITY) }
+        EthnicityTable {
+            by_province,
+            default: Weighted::of(DEFAULT_ETHNICITY),
+        }
     }
 
     /// A GB 3304 code such as `01`.
@@ -423,14 +612,63 @@ impl EthnicityTable {
 mod tests {
     use super::*;
 
-/// GB 3304 ethnicity codes with names, for reference in tests and documentation.
+    /// GB 3304 ethnicity codes with names, for reference in tests and documentation.
     const ETHNICITIES: [&str; 56] = [
-        "汉族", "蒙古族", "回族", "藏族", "维吾尔族", "苗族", "彝族", "壮族", "布依族", "朝鲜族",
-        "满族", "侗族", "瑶族", "白族", "土家族", "哈尼族", "哈萨克族", "傣族", "黎族", "傈僳族",
-        "佤族", "畲族", "高山族", "拉祜族", "水族", "东乡族", "纳西族", "景颇族", "柯尔克孜族",
-        "土族", "达斡尔族", "仫佬族", "羌族", "布朗族", "撒拉族", "毛南族", "仡佬族", "锡伯族",
-        "阿昌族", "普米族", "塔吉克族", "怒族", "乌孜别克族", "俄罗斯族", "鄂温克族", "德昂族",
-        "保安族", "裕固族", "京族", "塔塔尔族", "独龙族", "鄂伦春族", "赫哲族", "门巴族", "珞巴族",
+        "汉族",
+        "蒙古族",
+        "回族",
+        "藏族",
+        "维吾尔族",
+        "苗族",
+        "彝族",
+        "壮族",
+        "布依族",
+        "朝鲜族",
+        "满族",
+        "侗族",
+        "瑶族",
+        "白族",
+        "土家族",
+        "哈尼族",
+        "哈萨克族",
+        "傣族",
+        "黎族",
+        "傈僳族",
+        "佤族",
+        "畲族",
+        "高山族",
+        "拉祜族",
+        "水族",
+        "东乡族",
+        "纳西族",
+        "景颇族",
+        "柯尔克孜族",
+        "土族",
+        "达斡尔族",
+        "仫佬族",
+        "羌族",
+        "布朗族",
+        "撒拉族",
+        "毛南族",
+        "仡佬族",
+        "锡伯族",
+        "阿昌族",
+        "普米族",
+        "塔吉克族",
+        "怒族",
+        "乌孜别克族",
+        "俄罗斯族",
+        "鄂温克族",
+        "德昂族",
+        "保安族",
+        "裕固族",
+        "京族",
+        "塔塔尔族",
+        "独龙族",
+        "鄂伦春族",
+        "赫哲族",
+        "门巴族",
+        "珞巴族",
         "基诺族",
     ];
 
@@ -457,8 +695,12 @@ mod tests {
 
     #[test]
     fn statistical_zones_are_not_residential() {
-        assert!(!is_residential(DivisionCode::parse("131071").expect("in table")));
-        assert!(is_residential(DivisionCode::parse("131002").expect("in table")));
+        assert!(!is_residential(
+            DivisionCode::parse("131071").expect("in table")
+        ));
+        assert!(is_residential(
+            DivisionCode::parse("131002").expect("in table")
+        ));
     }
 
     #[test]

@@ -121,8 +121,8 @@ impl Rng {
 
     /// A uniformly chosen item of a non-empty slice.
     #[inline]
-    pub(crate) fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.index(items.len())]
+    pub(crate) fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[self.index(items.len())]
     }
 
     /// An exponentially distributed value with the given mean.
@@ -161,7 +161,10 @@ impl Weighted {
     /// An index drawn in proportion to its weight.
     #[inline]
     pub(crate) fn sample(&self, rng: &mut Rng) -> usize {
-        let total = *self.cumulative.last().expect("a weighted table is never empty");
+        let total = *self
+            .cumulative
+            .last()
+            .expect("a weighted table is never empty");
         let x = rng.below(total);
         // The first index whose cumulative weight exceeds x; zero-weight entries are skipped.
         self.cumulative.partition_point(|&c| c <= x)

@@ -35,11 +35,19 @@ pub(crate) struct Tables {
 impl Tables {
     pub(crate) fn new(config: &GeneratorConfig) -> Tables {
         let today = dates::days(config.today);
-        let places: Vec<Place> =
-            DivisionCode::all().filter(|&code| is_residential(code)).map(Place::new).collect();
+        let places: Vec<Place> = DivisionCode::all()
+            .filter(|&code| is_residential(code))
+            .map(Place::new)
+            .collect();
         let samplers = places
             .iter()
-            .map(|p| BirthSampler::new(today, p.born_from.map(dates::days), p.born_before.map(dates::days)))
+            .map(|p| {
+                BirthSampler::new(
+                    today,
+                    p.born_from.map(dates::days),
+                    p.born_before.map(dates::days),
+                )
+            })
             .collect();
         let mut destination_places = Vec::new();
         let mut weights = Vec::new();

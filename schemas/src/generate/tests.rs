@@ -73,12 +73,20 @@ impl Run {
 }
 
 fn text<'a>(batch: &'a RecordBatch, column: &str) -> &'a StringArray {
-    batch.column_by_name(column).expect("column exists").as_string::<i32>()
+    batch
+        .column_by_name(column)
+        .expect("column exists")
+        .as_string::<i32>()
 }
 
 fn day_values(batch: &RecordBatch, column: &str) -> Vec<Option<i32>> {
-    let array = batch.column_by_name(column).expect("column exists").as_primitive::<Date32Type>();
-    (0..array.len()).map(|i| array.is_valid(i).then(|| array.value(i))).collect()
+    let array = batch
+        .column_by_name(column)
+        .expect("column exists")
+        .as_primitive::<Date32Type>();
+    (0..array.len())
+        .map(|i| array.is_valid(i).then(|| array.value(i)))
+        .collect()
 }
 
 fn opt(array: &StringArray, i: usize) -> Option<&str> {
@@ -90,7 +98,10 @@ fn population_agrees_with_citizen_ids_and_spouses_are_linked() {
     let run = Run::new(&config(1));
     let people = run.load(BaseLibrary::Population);
     assert_eq!(people.num_rows(), PEOPLE);
-    assert_eq!(run.report.library(BaseLibrary::Population).rows, PEOPLE as u64);
+    assert_eq!(
+        run.report.library(BaseLibrary::Population).rows,
+        PEOPLE as u64
+    );
     let today_days = days(today());
     let ids = text(&people, "citizen_id");
     let names = text(&people, "name");
@@ -119,15 +130,27 @@ fn population_agrees_with_citizen_ids_and_spouses_are_linked() {
         assert_eq!(id.division().as_str(), divisions.value(i));
         let division = id.division();
         if division.since() > places::table_start() {
-            assert!(id.birth_date() >= division.since(), "{} born before its code", ids.value(i));
+            assert!(
+                id.birth_date() >= division.since(),
+                "{} born before its code",
+                ids.value(i)
+            );
         }
         if let Some(until) = division.until() {
-            assert!(id.birth_date() < until, "{} born after its code was withdrawn", ids.value(i));
+            assert!(
+                id.birth_date() < until,
+                "{} born after its code was withdrawn",
+                ids.value(i)
+            );
             historical += 1;
         }
         let place = places::Place::new(division);
         seed_city += usize::from(place.seed);
-        assert!(household.value(i).starts_with(&place.full_name), "{}", household.value(i));
+        assert!(
+            household.value(i).starts_with(&place.full_name),
+            "{}",
+            household.value(i)
+        );
         let chars = names.value(i).chars().count();
         assert!((2..=4).contains(&chars), "{}", names.value(i));
         let code: u32 = ethnicities.value(i).parse().expect("two digits");
@@ -156,17 +179,35 @@ fn population_agrees_with_citizen_ids_and_spouses_are_linked() {
             with_spouse += 1;
             let j = *index.get(spouse).expect("the spouse exists");
             assert_eq!(opt(spouses, j), Some(ids.value(i)), "marriage is symmetric");
-            assert_ne!(genders.value(i), genders.value(j), "spouses are of the other gender");
+            assert_ne!(
+                genders.value(i),
+                genders.value(j),
+                "spouses are of the other gender"
+            );
             assert!(is_married && people::is_married(marital.value(j)));
             assert_eq!((status, statuses.value(j)), ("正常", "正常"));
         }
     }
     let share = |n: usize| n as f64 / PEOPLE as f64;
-    assert!((0.86..0.97).contains(&share(han)), "Han share {}", share(han));
-    assert!((0.6..0.8).contains(&share(seed_city)), "seed-city share {}", share(seed_city));
-    assert!(historical > 0 && share(historical) < 0.03, "historical {historical}");
+    assert!(
+        (0.86..0.97).contains(&share(han)),
+        "Han share {}",
+        share(han)
+    );
+    assert!(
+        (0.6..0.8).contains(&share(seed_city)),
+        "seed-city share {}",
+        share(seed_city)
+    );
+    assert!(
+        historical > 0 && share(historical) < 0.03,
+        "historical {historical}"
+    );
     assert!(married > 400, "{married} married");
-    assert!(with_spouse as f64 > 0.75 * married as f64, "{with_spouse} of {married} linked");
+    assert!(
+        with_spouse as f64 > 0.75 * married as f64,
+        "{with_spouse} of {married} linked"
+    );
 }
 
 #[test]
@@ -182,7 +223,10 @@ fn legal_entities_are_registered_where_their_representatives_live() {
         (0..people.num_rows()).map(|i| (ids.value(i), i)).collect();
 
     let n = entities.num_rows();
-    assert!((300..500).contains(&n), "{n} entities for {PEOPLE} people at 0.2");
+    assert!(
+        (300..500).contains(&n),
+        "{n} entities for {PEOPLE} people at 0.2"
+    );
     let usccs = text(&entities, "uscc");
     let divisions = text(&entities, "address_division_code");
     let addresses = text(&entities, "address");
@@ -206,12 +250,17 @@ fn legal_entities_are_registered_where_their_representatives_live() {
         assert!(division.is_current());
         assert!(addresses.value(i).starts_with(&division.full_name()));
         *categories.entry(&usccs.value(i)[..2]).or_insert(0) += 1;
-        let rep = *people_by_id.get(rep_ids.value(i)).expect("the legal representative exists");
+        let rep = *people_by_id
+            .get(rep_ids.value(i))
+            .expect("the legal representative exists");
         assert_eq!(rep_names.value(i), person_names.value(rep));
         assert_eq!(person_status.value(rep), "正常");
         let founded = established[i].expect("established date is required");
         assert!(founded <= days(today()));
-        assert!(founded >= add_years(births[rep].expect("birth"), 18), "rep was an adult");
+        assert!(
+            founded >= add_years(births[rep].expect("birth"), 18),
+            "rep was an adult"
+        );
         if let Some(term) = terms[i] {
             assert!(term > founded);
             if statuses.value(i) == "存续" {
@@ -231,7 +280,11 @@ fn legal_entities_are_registered_where_their_representatives_live() {
             assert_eq!(types.value(i), t);
         }
         assert!(!names.value(i).is_empty());
-        assert!(authorities.value(i).ends_with('局'), "{}", authorities.value(i));
+        assert!(
+            authorities.value(i).ends_with('局'),
+            "{}",
+            authorities.value(i)
+        );
     }
     assert!(categories["91"] > n / 2, "{categories:?}");
     assert!(categories.contains_key("92"), "{categories:?}");
@@ -246,13 +299,17 @@ fn credit_records_are_about_real_subjects_and_agree_with_their_dates() {
     let person_names: HashMap<&str, &str> = {
         let ids = text(&people, "citizen_id");
         let names = text(&people, "name");
-        (0..people.num_rows()).map(|i| (ids.value(i), names.value(i))).collect()
+        (0..people.num_rows())
+            .map(|i| (ids.value(i), names.value(i)))
+            .collect()
     };
     let entity_names: HashMap<&str, (&str, &str)> = {
         let usccs = text(&entities, "uscc");
         let names = text(&entities, "name");
         let divisions = text(&entities, "address_division_code");
-        (0..entities.num_rows()).map(|i| (usccs.value(i), (names.value(i), divisions.value(i)))).collect()
+        (0..entities.num_rows())
+            .map(|i| (usccs.value(i), (names.value(i), divisions.value(i))))
+            .collect()
     };
     let today_days = days(today());
     let n = credit.num_rows();
@@ -282,7 +339,10 @@ fn credit_records_are_about_real_subjects_and_agree_with_their_dates() {
                 (uscc, *division)
             }
             (None, Some(id)) => {
-                assert_eq!(subjects.value(i), *person_names.get(id).expect("the person exists"));
+                assert_eq!(
+                    subjects.value(i),
+                    *person_names.get(id).expect("the person exists")
+                );
                 (id, &id[..6])
             }
             other => panic!("a record needs exactly one subject, got {other:?}"),
@@ -316,10 +376,22 @@ fn credit_records_are_about_real_subjects_and_agree_with_their_dates() {
         }
     }
     for subject in repair_subjects {
-        assert!(repaired_subjects.contains(subject), "a repair marks an earlier record repaired");
+        assert!(
+            repaired_subjects.contains(subject),
+            "a repair marks an earlier record repaired"
+        );
     }
-    for kind in ["失信被执行人", "严重违法失信名单", "经营异常名录", "行政处罚", "行政许可"] {
-        assert!(listed_in_seed_cities.get(kind).copied().unwrap_or(0) > 0, "{kind}: {listed_in_seed_cities:?}");
+    for kind in [
+        "失信被执行人",
+        "严重违法失信名单",
+        "经营异常名录",
+        "行政处罚",
+        "行政许可",
+    ] {
+        assert!(
+            listed_in_seed_cities.get(kind).copied().unwrap_or(0) > 0,
+            "{kind}: {listed_in_seed_cities:?}"
+        );
     }
 }
 
@@ -337,7 +409,10 @@ fn files_are_sorted_by_key_with_disjoint_ranges() {
                 continue;
             }
             if let Some(last) = &previous_last {
-                assert!(last.as_str() < keys.value(0), "{library} file {n} starts after the previous one");
+                assert!(
+                    last.as_str() < keys.value(0),
+                    "{library} file {n} starts after the previous one"
+                );
             }
             previous_last = Some(keys.value(keys.len() - 1).to_owned());
         }
@@ -365,17 +440,21 @@ fn files_have_page_indexes_bloom_filters_and_no_key_dictionary() {
 
             let reader = SerializedFileReader::new_with_options(
                 File::open(path).expect("file exists"),
-                ReadOptionsBuilder::new().with_reader_properties(
-                    parquet::file::properties::ReaderProperties::builder()
-                        .set_read_bloom_filter(true)
-                        .build(),
-                ).build(),
+                ReadOptionsBuilder::new()
+                    .with_reader_properties(
+                        parquet::file::properties::ReaderProperties::builder()
+                            .set_read_bloom_filter(true)
+                            .build(),
+                    )
+                    .build(),
             )
             .expect("reader");
             // The key's bloom filter of the first row group holds its first key and rejects
             // absent ones (at 1% false positives, at least one of three).
             let key_position = (0..meta.row_group(0).num_columns())
-                .find(|&c| meta.row_group(0).column(c).column_path().string() == library.key_column())
+                .find(|&c| {
+                    meta.row_group(0).column(c).column_path().string() == library.key_column()
+                })
                 .expect("key column");
             let bloom = reader
                 .get_row_group(0)
@@ -384,7 +463,11 @@ fn files_have_page_indexes_bloom_filters_and_no_key_dictionary() {
                 .cloned()
                 .expect("key bloom filter");
             assert!(bloom.check(text(batch, library.key_column()).value(0)));
-            assert!(["absent-1", "absent-2", "absent-3"].iter().any(|k| !bloom.check(*k)));
+            assert!(
+                ["absent-1", "absent-2", "absent-3"]
+                    .iter()
+                    .any(|k| !bloom.check(*k))
+            );
             for rg in 0..meta.num_row_groups() {
                 let row_group = meta.row_group(rg);
                 let position = |name: &str| {
@@ -394,14 +477,21 @@ fn files_have_page_indexes_bloom_filters_and_no_key_dictionary() {
                 };
                 let key = position(library.key_column());
                 let encodings: Vec<Encoding> = row_group.column(key).encodings().collect();
-                assert!(!encodings.contains(&Encoding::RLE_DICTIONARY), "{encodings:?}");
-                assert!(!encodings.contains(&Encoding::PLAIN_DICTIONARY), "{encodings:?}");
+                assert!(
+                    !encodings.contains(&Encoding::RLE_DICTIONARY),
+                    "{encodings:?}"
+                );
+                assert!(
+                    !encodings.contains(&Encoding::PLAIN_DICTIONARY),
+                    "{encodings:?}"
+                );
                 assert_eq!(
                     row_group.sorting_columns().map(|s| s[0].column_idx),
                     Some(key as i32)
                 );
                 let rg_reader = reader.get_row_group(rg).expect("row group");
-                for column in std::iter::once(&library.key_column()).chain(library.secondary_keys()) {
+                for column in std::iter::once(&library.key_column()).chain(library.secondary_keys())
+                {
                     let c = position(column);
                     assert!(
                         rg_reader.get_column_bloom_filter(c).is_some(),
@@ -424,23 +514,41 @@ fn generation_is_deterministic_across_thread_counts_and_seed_dependent() {
             .map(|p| std::fs::read(p).expect("readable"))
             .collect()
     };
-    let pool = |threads| rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("pool");
+    let pool = |threads| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("pool")
+    };
     let a = pool(1).install(|| Run::new(&config));
     let b = pool(3).install(|| Run::new(&config));
-    assert_eq!(read_all(&a.report), read_all(&b.report), "same bytes for the same seed");
+    assert_eq!(
+        read_all(&a.report),
+        read_all(&b.report),
+        "same bytes for the same seed"
+    );
     let names = |run: &Run| -> Vec<String> {
         run.report
             .libraries
             .iter()
             .flat_map(|l| l.files.iter())
-            .map(|p| p.file_name().expect("file name").to_string_lossy().into_owned())
+            .map(|p| {
+                p.file_name()
+                    .expect("file name")
+                    .to_string_lossy()
+                    .into_owned()
+            })
             .collect()
     };
     assert_eq!(names(&a), names(&b));
     let mut other = config.clone();
     other.seed = 7;
     let c = Run::new(&other);
-    assert_ne!(read_all(&a.report)[0], read_all(&c.report)[0], "another seed, other data");
+    assert_ne!(
+        read_all(&a.report)[0],
+        read_all(&c.report)[0],
+        "another seed, other data"
+    );
 }
 
 #[test]
@@ -467,10 +575,16 @@ fn refuses_bad_configs_and_occupied_directories() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut bad = config(9);
     bad.people = 0;
-    assert!(matches!(generate(&bad, dir.path(), &|_| {}), Err(GenerateError::InvalidConfig(_))));
+    assert!(matches!(
+        generate(&bad, dir.path(), &|_| {}),
+        Err(GenerateError::InvalidConfig(_))
+    ));
     let mut bad = config(9);
     bad.seed_city_share = 1.5;
-    assert!(matches!(generate(&bad, dir.path(), &|_| {}), Err(GenerateError::InvalidConfig(_))));
+    assert!(matches!(
+        generate(&bad, dir.path(), &|_| {}),
+        Err(GenerateError::InvalidConfig(_))
+    ));
 
     let mut small = config(9);
     small.people = 50;
