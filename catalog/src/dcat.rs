@@ -28,7 +28,12 @@ fn zh(text: &str) -> Value {
 }
 
 /// One `dcat:Dataset` for a resource and, when it has been published, its latest snapshot.
-pub fn dataset(base_url: &str, resource: &ResourceDefinition, latest: Option<&SnapshotSummary>, first_published: Option<&str>) -> Value {
+pub fn dataset(
+    base_url: &str,
+    resource: &ResourceDefinition,
+    latest: Option<&SnapshotSummary>,
+    first_published: Option<&str>,
+) -> Value {
     let code = resource.code.to_string();
     let id = format!("{base_url}/v1/catalog/resources/{code}");
     let items: Vec<Value> = resource
@@ -121,12 +126,24 @@ mod tests {
             sha256: "ab".repeat(32),
             published_at: "2026-11-01T08:00:00+08:00".into(),
         };
-        let doc = catalog("https://hub.example", "目录", vec![dataset("https://hub.example", &resource, Some(&snap), Some("2026-10-01T08:00:00+08:00"))]);
+        let doc = catalog(
+            "https://hub.example",
+            "目录",
+            vec![dataset(
+                "https://hub.example",
+                &resource,
+                Some(&snap),
+                Some("2026-10-01T08:00:00+08:00"),
+            )],
+        );
         assert_eq!(doc["@type"], "dcat:Catalog");
         let ds = &doc["dcat:dataset"][0];
         assert_eq!(ds["dct:identifier"], resource.code.to_string());
         assert_eq!(ds["tongban:snapshot"], 3);
         assert_eq!(ds["dcat:distribution"][0]["dcat:byteSize"], 2048);
-        assert_eq!(ds["tongban:item"].as_array().map(Vec::len), Some(resource.items.len()));
+        assert_eq!(
+            ds["tongban:item"].as_array().map(Vec::len),
+            Some(resource.items.len())
+        );
     }
 }

@@ -8,9 +8,12 @@
 pub mod dcat;
 mod error;
 pub mod publish;
+pub mod query;
 pub mod resource;
 pub mod snapshot;
 
 pub use error::CatalogError;
-pub use resource::{Item, OpenType, Provider, ResourceCode, ResourceDefinition, ShareType, UpdateCycle};
+pub use resource::{
+    Item, OpenType, Provider, ResourceCode, ResourceDefinition, ShareType, UpdateCycle,
+};
 pub use snapshot::SnapshotSummary;

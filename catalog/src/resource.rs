@@ -56,7 +56,9 @@ impl FromStr for ShareType {
             "unconditional" | "无条件共享" => Ok(ShareType::Unconditional),
             "conditional" | "有条件共享" => Ok(ShareType::Conditional),
             "not_shared" | "不予共享" => Ok(ShareType::NotShared),
-            other => Err(CatalogError::InvalidDefinition(format!("unknown share type `{other}`"))),
+            other => Err(CatalogError::InvalidDefinition(format!(
+                "unknown share type `{other}`"
+            ))),
         }
     }
 }
@@ -121,13 +123,27 @@ impl UpdateCycle {
     /// The ISO 8601 duration DCAT uses for `dct:accrualPeriodicity` frequencies.
     pub fn dcat_frequency(self) -> &'static str {
         match self {
-            UpdateCycle::RealTime => "http://publications.europa.eu/resource/authority/frequency/CONT",
-            UpdateCycle::Daily => "http://publications.europa.eu/resource/authority/frequency/DAILY",
-            UpdateCycle::Weekly => "http://publications.europa.eu/resource/authority/frequency/WEEKLY",
-            UpdateCycle::Monthly => "http://publications.europa.eu/resource/authority/frequency/MONTHLY",
-            UpdateCycle::Quarterly => "http://publications.europa.eu/resource/authority/frequency/QUARTERLY",
-            UpdateCycle::HalfYearly => "http://publications.europa.eu/resource/authority/frequency/ANNUAL_2",
-            UpdateCycle::Yearly => "http://publications.europa.eu/resource/authority/frequency/ANNUAL",
+            UpdateCycle::RealTime => {
+                "http://publications.europa.eu/resource/authority/frequency/CONT"
+            }
+            UpdateCycle::Daily => {
+                "http://publications.europa.eu/resource/authority/frequency/DAILY"
+            }
+            UpdateCycle::Weekly => {
+                "http://publications.europa.eu/resource/authority/frequency/WEEKLY"
+            }
+            UpdateCycle::Monthly => {
+                "http://publications.europa.eu/resource/authority/frequency/MONTHLY"
+            }
+            UpdateCycle::Quarterly => {
+                "http://publications.europa.eu/resource/authority/frequency/QUARTERLY"
+            }
+            UpdateCycle::HalfYearly => {
+                "http://publications.europa.eu/resource/authority/frequency/ANNUAL_2"
+            }
+            UpdateCycle::Yearly => {
+                "http://publications.europa.eu/resource/authority/frequency/ANNUAL"
+            }
         }
     }
 }
@@ -150,8 +166,20 @@ pub struct ResourceCode {
 
 impl ResourceCode {
     /// Builds a code from its parts.
-    pub fn new(class: u8, item: u8, catalogue: u16, detail: &str, sequence: u32) -> Result<Self, CatalogError> {
-        let code = ResourceCode { class, item, catalogue, detail: detail.to_owned(), sequence };
+    pub fn new(
+        class: u8,
+        item: u8,
+        catalogue: u16,
+        detail: &str,
+        sequence: u32,
+    ) -> Result<Self, CatalogError> {
+        let code = ResourceCode {
+            class,
+            item,
+            catalogue,
+            detail: detail.to_owned(),
+            sequence,
+        };
         code.to_string().parse()
     }
 
@@ -181,7 +209,11 @@ impl ResourceCode {
 
 impl fmt::Display for ResourceCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}{:02}{:03}{}/{:06}", self.class, self.item, self.catalogue, self.detail, self.sequence)
+        write!(
+            f,
+            "{}{:02}{:03}{}/{:06}",
+            self.class, self.item, self.catalogue, self.detail, self.sequence
+        )
     }
 }
 
@@ -291,7 +323,10 @@ impl ResourceDefinition {
                 return invalid(format!("item `{}` is listed twice", item.column));
             }
             let Ok(field) = schema.field_with_name(&item.column) else {
-                return invalid(format!("item `{}` is not a column of {}", item.column, self.base_library));
+                return invalid(format!(
+                    "item `{}` is not a column of {}",
+                    item.column, self.base_library
+                ));
             };
             if field.data_type().to_string() != item.data_type {
                 return invalid(format!(
@@ -302,19 +337,41 @@ impl ResourceDefinition {
                 ));
             }
             if item.key && item.share_type != ShareType::Unconditional {
-                return invalid(format!("key item `{}` must be shared unconditionally", item.column));
+                return invalid(format!(
+                    "key item `{}` must be shared unconditionally",
+                    item.column
+                ));
             }
         }
-        let conditions = self.share_conditions.as_deref().map(str::trim).unwrap_or("");
-        let any_conditional = self.items.iter().any(|i| i.share_type == ShareType::Conditional);
-        let any_withheld = self.items.iter().any(|i| i.share_type == ShareType::NotShared);
+        let conditions = self
+            .share_conditions
+            .as_deref()
+            .map(str::trim)
+            .unwrap_or("");
+        let any_conditional = self
+            .items
+            .iter()
+            .any(|i| i.share_type == ShareType::Conditional);
+        let any_withheld = self
+            .items
+            .iter()
+            .any(|i| i.share_type == ShareType::NotShared);
         if conditions.is_empty() && (any_conditional || self.share_type == ShareType::Conditional) {
-            return invalid("a resource with conditionally shared items must state its share conditions".into());
+            return invalid(
+                "a resource with conditionally shared items must state its share conditions".into(),
+            );
         }
         if conditions.is_empty() && (any_withheld || self.share_type == ShareType::NotShared) {
-            return invalid("a resource with items that are not shared must state the legal basis".into());
+            return invalid(
+                "a resource with items that are not shared must state the legal basis".into(),
+            );
         }
-        let widest = self.items.iter().map(|i| i.share_type).min().unwrap_or(ShareType::NotShared);
+        let widest = self
+            .items
+            .iter()
+            .map(|i| i.share_type)
+            .min()
+            .unwrap_or(ShareType::NotShared);
         if widest != self.share_type {
             return invalid(format!(
                 "the resource share type is {} but its widest item is {}",
@@ -339,9 +396,10 @@ impl ResourceDefinition {
 fn default_share_type(library: BaseLibrary, column: &str) -> ShareType {
     use ShareType::*;
     match (library, column) {
-        (BaseLibrary::Population, "citizen_id" | "name" | "gender_code" | "birth_date" | "person_status") => {
-            Unconditional
-        }
+        (
+            BaseLibrary::Population,
+            "citizen_id" | "name" | "gender_code" | "birth_date" | "person_status",
+        ) => Unconditional,
         (BaseLibrary::Population, _) => Conditional,
         (BaseLibrary::LegalEntity, "legal_rep_id_number") => Conditional,
         (BaseLibrary::LegalEntity, _) => Unconditional,
@@ -382,14 +440,21 @@ fn library_entry(library: BaseLibrary) -> LibraryEntry {
 }
 
 /// The catalogue definition of a base library, published by `provider`.
-pub fn base_library_resource(library: BaseLibrary, provider: Provider) -> Result<ResourceDefinition, CatalogError> {
+pub fn base_library_resource(
+    library: BaseLibrary,
+    provider: Provider,
+) -> Result<ResourceDefinition, CatalogError> {
     let entry = library_entry(library);
     let schema = library.schema();
     let items: Vec<Item> = schema
         .fields()
         .iter()
         .map(|field| Item {
-            name: field.metadata().get(LABEL_ZH).cloned().unwrap_or_else(|| field.name().clone()),
+            name: field
+                .metadata()
+                .get(LABEL_ZH)
+                .cloned()
+                .unwrap_or_else(|| field.name().clone()),
             column: field.name().clone(),
             data_type: field.data_type().to_string(),
             length: text_length(library, field.name(), field.data_type()),
@@ -398,7 +463,11 @@ pub fn base_library_resource(library: BaseLibrary, provider: Provider) -> Result
             standard: field.metadata().get(STANDARD).cloned(),
         })
         .collect();
-    let share_type = items.iter().map(|i| i.share_type).min().unwrap_or(ShareType::NotShared);
+    let share_type = items
+        .iter()
+        .map(|i| i.share_type)
+        .min()
+        .unwrap_or(ShareType::NotShared);
     let (item, catalogue, sequence) = entry.code;
     ResourceDefinition {
         code: ResourceCode::new(1, item, catalogue, "", sequence)?,
@@ -423,9 +492,12 @@ fn text_length(library: BaseLibrary, column: &str, data_type: &DataType) -> Opti
         return None;
     }
     match column {
-        "citizen_id" | "uscc" | "legal_rep_id_number" | "subject_uscc" | "subject_id_number" | "spouse_citizen_id" => {
-            Some(18)
-        }
+        "citizen_id"
+        | "uscc"
+        | "legal_rep_id_number"
+        | "subject_uscc"
+        | "subject_id_number"
+        | "spouse_citizen_id" => Some(18),
         "household_division_code" | "address_division_code" => Some(6),
         "gender_code" => Some(1),
         "ethnicity_code" | "marital_status_code" => Some(2),
@@ -453,8 +525,21 @@ mod tests {
         let code = ResourceCode::new(1, 1, 1, "", 1).expect("valid");
         assert_eq!(code.to_string(), "101001/000001");
         assert_eq!(ResourceCode::parse("101001/000001").expect("valid"), code);
-        assert_eq!(ResourceCode::parse("201002003/000042").expect("valid").to_string(), "201002003/000042");
-        for bad in ["", "101001", "101001/1", "A01001/000001", "401001/000001", "1010010001/000001", "101001/00000A"] {
+        assert_eq!(
+            ResourceCode::parse("201002003/000042")
+                .expect("valid")
+                .to_string(),
+            "201002003/000042"
+        );
+        for bad in [
+            "",
+            "101001",
+            "101001/1",
+            "A01001/000001",
+            "401001/000001",
+            "1010010001/000001",
+            "101001/00000A",
+        ] {
             assert!(ResourceCode::parse(bad).is_err(), "{bad}");
         }
     }

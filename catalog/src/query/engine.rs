@@ -1,0 +1,487 @@
+//! The governed query engine on Apache DataFusion.
+//!
+//! One engine serves every request. It owns the runtime (memory pool, Parquet metadata
+//! cache) and one listing table per current snapshot. Each request gets a fresh session in
+//! which only the caller's granted libraries exist, each as a [`PolicyTable`]; only
+//! allow-listed functions are registered (no table functions, no unbounded `repeat`/`lpad`),
+//! URL tables are off, and `information_schema` shows just that session's tables.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+use datafusion::catalog::{
+    CatalogProvider, MemoryCatalogProvider, MemoryCatalogProviderList, MemorySchemaProvider,
+    SchemaProvider,
+};
+use datafusion::common::DFSchema;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::execution::SessionStateDefaults;
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
+use datafusion::logical_expr::{Expr, LogicalPlan};
+use datafusion::physical_plan::{
+    ExecutionPlan, SendableRecordBatchStream, displayable, execute_stream,
+};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use sha2::{Digest, Sha256};
+use tongban_schemas::BaseLibrary;
+
+use super::QueryError;
+use super::gate::{self, StatementKind};
+use super::policy::{Grant, PolicyTable};
+
+/// Limits every query runs under.
+#[derive(Debug, Clone)]
+pub struct QueryLimits {
+    /// Memory the engine's queries may hold together, bytes.
+    pub memory_bytes: usize,
+    /// Target rows per batch.
+    pub batch_size: usize,
+    /// Partitions per query.
+    pub target_partitions: usize,
+}
+
+impl Default for QueryLimits {
+    fn default() -> Self {
+        QueryLimits {
+            memory_bytes: 1 << 30,
+            batch_size: 8192,
+            target_partitions: 2,
+        }
+    }
+}
+
+/// Scalar functions a query may call.
+pub const SCALAR_FUNCTIONS: &[&str] = &[
+    // strings
+    "ascii",
+    "bit_length",
+    "btrim",
+    "char_length",
+    "character_length",
+    "chr",
+    "concat",
+    "concat_ws",
+    "ends_with",
+    "initcap",
+    "left",
+    "length",
+    "levenshtein",
+    "lower",
+    "ltrim",
+    "octet_length",
+    "position",
+    "replace",
+    "reverse",
+    "right",
+    "rtrim",
+    "split_part",
+    "starts_with",
+    "strpos",
+    "substr",
+    "substring",
+    "substr_index",
+    "to_hex",
+    "translate",
+    "trim",
+    "upper",
+    "regexp_like",
+    "regexp_match",
+    "regexp_replace",
+    "regexp_count",
+    "contains",
+    "find_in_set",
+    "instr",
+    // numbers
+    "abs",
+    "ceil",
+    "floor",
+    "round",
+    "trunc",
+    "signum",
+    "sqrt",
+    "power",
+    "pow",
+    "exp",
+    "ln",
+    "log",
+    "log10",
+    "log2",
+    "greatest",
+    "least",
+    "gcd",
+    "lcm",
+    "random",
+    "pi",
+    "isnan",
+    "iszero",
+    "nanvl",
+    // conditionals
+    "coalesce",
+    "nullif",
+    "nvl",
+    "nvl2",
+    "ifnull",
+    // dates and times
+    "current_date",
+    "current_time",
+    "now",
+    "today",
+    "date_part",
+    "datepart",
+    "date_trunc",
+    "datetrunc",
+    "date_bin",
+    "extract",
+    "make_date",
+    "to_date",
+    "to_char",
+    "to_timestamp",
+    "to_timestamp_seconds",
+    "to_timestamp_millis",
+    "to_unixtime",
+    "from_unixtime",
+    "date_format",
+    // hashing and encoding
+    "md5",
+    "sha224",
+    "sha256",
+    "sha384",
+    "sha512",
+    "digest",
+    "encode",
+    "decode",
+    // types
+    "arrow_cast",
+    "arrow_typeof",
+];
+
+/// Aggregate functions a query may call.
+pub const AGGREGATE_FUNCTIONS: &[&str] = &[
+    "count",
+    "sum",
+    "avg",
+    "mean",
+    "min",
+    "max",
+    "median",
+    "stddev",
+    "stddev_samp",
+    "stddev_pop",
+    "var",
+    "var_samp",
+    "var_pop",
+    "approx_distinct",
+    "approx_median",
+    "approx_percentile_cont",
+    "bool_and",
+    "bool_or",
+    "first_value",
+    "last_value",
+    "corr",
+    "covar",
+    "covar_samp",
+    "covar_pop",
+    "bit_and",
+    "bit_or",
+    "bit_xor",
+    "grouping",
+];
+
+/// Window functions a query may call.
+pub const WINDOW_FUNCTIONS: &[&str] = &[
+    "row_number",
+    "rank",
+    "dense_rank",
+    "percent_rank",
+    "cume_dist",
+    "ntile",
+    "lag",
+    "lead",
+    "first_value",
+    "last_value",
+    "nth_value",
+];
+
+/// A current snapshot the engine can read.
+#[derive(Debug, Clone)]
+struct Snapshot {
+    version: i64,
+    table: Arc<ListingTable>,
+}
+
+/// What the caller may do in this request.
+#[derive(Debug, Clone)]
+pub struct Access {
+    /// The grant governing each library for this request's matter.
+    pub grants: Vec<Grant>,
+    /// Whether EXPLAIN is allowed (auditors).
+    pub explain_allowed: bool,
+}
+
+/// A query that passed the gate, was planned under policy and may now run.
+pub struct PlannedQuery {
+    /// The physical plan.
+    pub plan: Arc<dyn ExecutionPlan>,
+    /// The session it was planned in.
+    session: SessionContext,
+    /// Columns read, by table.
+    pub tables: BTreeMap<String, BTreeSet<String>>,
+    /// Snapshot versions read, by table.
+    pub snapshots: BTreeMap<String, i64>,
+    /// SHA-256 of the physical plan with the policy in it.
+    pub plan_sha256: String,
+    /// Most rows any grant involved allows.
+    pub row_cap: Option<u64>,
+    /// Query or EXPLAIN.
+    pub kind: StatementKind,
+}
+
+impl std::fmt::Debug for PlannedQuery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlannedQuery")
+            .field("tables", &self.tables)
+            .field("plan_sha256", &self.plan_sha256)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PlannedQuery {
+    /// Starts execution; dropping the stream cancels it.
+    pub fn execute(&self) -> Result<SendableRecordBatchStream, QueryError> {
+        execute_stream(Arc::clone(&self.plan), self.session.task_ctx()).map_err(QueryError::from)
+    }
+}
+
+/// The shared engine.
+#[derive(Debug)]
+pub struct QueryEngine {
+    runtime: Arc<RuntimeEnv>,
+    base: SessionState,
+    snapshots: RwLock<HashMap<BaseLibrary, Snapshot>>,
+}
+
+impl QueryEngine {
+    /// Builds the engine with `limits`.
+    pub fn new(limits: &QueryLimits) -> Result<QueryEngine, QueryError> {
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(FairSpillPool::new(limits.memory_bytes)))
+            .build_arc()?;
+        let mut config = SessionConfig::new()
+            .with_information_schema(true)
+            .with_batch_size(limits.batch_size)
+            .with_target_partitions(limits.target_partitions.max(1))
+            .with_create_default_catalog_and_schema(false);
+        let options = config.options_mut();
+        options.execution.parquet.pushdown_filters = false;
+        options.execution.parquet.enable_page_index = true;
+        options.execution.parquet.bloom_filter_on_read = true;
+        options.sql_parser.enable_ident_normalization = true;
+        let scalar = SessionStateDefaults::default_scalar_functions()
+            .into_iter()
+            .filter(|f| SCALAR_FUNCTIONS.contains(&f.name()))
+            .collect::<Vec<_>>();
+        let aggregate = SessionStateDefaults::default_aggregate_functions()
+            .into_iter()
+            .filter(|f| AGGREGATE_FUNCTIONS.contains(&f.name()))
+            .collect::<Vec<_>>();
+        let window = SessionStateDefaults::default_window_functions()
+            .into_iter()
+            .filter(|f| WINDOW_FUNCTIONS.contains(&f.name()))
+            .collect::<Vec<_>>();
+        let base = SessionStateBuilder::new()
+            .with_config(config)
+            .with_runtime_env(Arc::clone(&runtime))
+            .with_expr_planners(SessionStateDefaults::default_expr_planners())
+            .with_scalar_functions(scalar)
+            .with_aggregate_functions(aggregate)
+            .with_window_functions(window)
+            .with_catalog_list(Arc::new(MemoryCatalogProviderList::new()))
+            .build();
+        Ok(QueryEngine {
+            runtime,
+            base,
+            snapshots: RwLock::new(HashMap::new()),
+        })
+    }
+
+    /// Makes `dir` (a directory of Parquet files) the current snapshot of `library`.
+    pub async fn set_snapshot(
+        &self,
+        library: BaseLibrary,
+        version: i64,
+        dir: &Path,
+    ) -> Result<(), QueryError> {
+        let url = ListingTableUrl::parse(format!("{}/", dir.display()))?;
+        let key = datafusion::logical_expr::col(library.key_column()).sort(true, false);
+        let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+            .with_file_extension(".parquet")
+            .with_file_sort_order(vec![vec![key]]);
+        let config = ListingTableConfig::new(url)
+            .with_listing_options(options)
+            .with_schema(library.schema());
+        let table = Arc::new(ListingTable::try_new(config)?);
+        self.snapshots
+            .write()
+            .map_err(|_| QueryError::Internal("snapshot registry poisoned".into()))?
+            .insert(library, Snapshot { version, table });
+        Ok(())
+    }
+
+    /// The current snapshot version of each library the engine knows.
+    pub fn versions(&self) -> BTreeMap<BaseLibrary, i64> {
+        self.snapshots
+            .read()
+            .map(|s| s.iter().map(|(l, s)| (*l, s.version)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Parses a grant's row filter against the library schema; used to validate grants when
+    /// they are made and to build policy tables.
+    pub fn parse_row_filter(&self, library: BaseLibrary, sql: &str) -> Result<Expr, QueryError> {
+        let schema = DFSchema::try_from(library.schema().as_ref().clone())?;
+        let expr = self.base.create_logical_expr(sql, &schema).map_err(|e| {
+            QueryError::refused(
+                "grant.invalid_row_filter",
+                format!("row filter does not parse: {e}"),
+            )
+        })?;
+        Ok(expr)
+    }
+
+    /// Admits, plans and checks `sql` under `access`.
+    pub async fn plan(&self, sql: &str, access: &Access) -> Result<PlannedQuery, QueryError> {
+        let admitted = gate::admit(sql, access.explain_allowed)?;
+        let (session, versions) = self.session_for(access)?;
+        let state = session.state();
+        let logical = state
+            .statement_to_plan(admitted.statement)
+            .await
+            .map_err(plan_error)?;
+        check_read_only(&logical)?;
+        let logical = state.optimize(&logical).map_err(plan_error)?;
+        let tables = tables_read(&logical);
+        let physical = state
+            .create_physical_plan(&logical)
+            .await
+            .map_err(plan_error)?;
+        let shown = displayable(physical.as_ref()).indent(true).to_string();
+        let plan_sha256 = hex::encode(Sha256::digest(shown.as_bytes()));
+        let row_cap = access
+            .grants
+            .iter()
+            .filter(|g| tables.contains_key(g.library.table_name()))
+            .filter_map(|g| g.row_cap)
+            .min();
+        let snapshots = tables
+            .keys()
+            .filter_map(|t| versions.get(t).map(|v| (t.clone(), *v)))
+            .collect();
+        Ok(PlannedQuery {
+            plan: physical,
+            session,
+            tables,
+            snapshots,
+            plan_sha256,
+            row_cap,
+            kind: admitted.kind,
+        })
+    }
+
+    fn session_for(
+        &self,
+        access: &Access,
+    ) -> Result<(SessionContext, HashMap<String, i64>), QueryError> {
+        let schema = Arc::new(MemorySchemaProvider::new());
+        let snapshots = self
+            .snapshots
+            .read()
+            .map_err(|_| QueryError::Internal("snapshot registry poisoned".into()))?;
+        let mut versions = HashMap::new();
+        for grant in &access.grants {
+            let Some(snapshot) = snapshots.get(&grant.library) else {
+                continue;
+            };
+            let row_filter = match &grant.row_filter {
+                Some(sql) => Some(self.parse_row_filter(grant.library, sql)?),
+                None => None,
+            };
+            let table = PolicyTable::new(Arc::clone(&snapshot.table), grant.clone(), row_filter)?;
+            schema.register_table(grant.library.table_name().to_owned(), Arc::new(table))?;
+            versions.insert(grant.library.table_name().to_owned(), snapshot.version);
+        }
+        drop(snapshots);
+        let catalog = Arc::new(MemoryCatalogProvider::new());
+        catalog.register_schema("public", schema)?;
+        let catalogs = Arc::new(MemoryCatalogProviderList::new());
+        datafusion::catalog::CatalogProviderList::register_catalog(
+            catalogs.as_ref(),
+            "datafusion".into(),
+            catalog,
+        );
+        let state = SessionStateBuilder::new_from_existing(self.base.clone())
+            .with_catalog_list(catalogs)
+            .with_runtime_env(Arc::clone(&self.runtime))
+            .build();
+        Ok((SessionContext::new_with_state(state), versions))
+    }
+}
+
+fn plan_error(e: datafusion::error::DataFusionError) -> QueryError {
+    QueryError::Invalid {
+        detail: e.to_string(),
+    }
+}
+
+/// Refuses any plan that would write or change the session, wherever it hides.
+fn check_read_only(plan: &LogicalPlan) -> Result<(), QueryError> {
+    use datafusion::common::tree_node::TreeNodeRecursion;
+    let mut bad = None;
+    plan.apply_with_subqueries(|node| {
+        let what = match node {
+            LogicalPlan::Dml(_) => Some("DML"),
+            LogicalPlan::Ddl(_) => Some("DDL"),
+            LogicalPlan::Copy(_) => Some("COPY"),
+            LogicalPlan::Statement(_) => Some("statement"),
+            LogicalPlan::Extension(_) => Some("extension"),
+            _ => None,
+        };
+        if let Some(what) = what {
+            bad = Some(what);
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })
+    .map_err(plan_error)?;
+    match bad {
+        Some(what) => Err(QueryError::refused(
+            "query.statement_not_allowed",
+            format!("{what} plans are not allowed"),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Tables and columns a plan reads, subqueries included.
+fn tables_read(plan: &LogicalPlan) -> BTreeMap<String, BTreeSet<String>> {
+    use datafusion::common::tree_node::TreeNodeRecursion;
+    let mut read: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let _ = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node {
+            let entry = read.entry(scan.table_name.table().to_owned()).or_default();
+            entry.extend(
+                scan.projected_schema
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().clone()),
+            );
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    read
+}
