@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every Tongban test on this machine, installing what the tests need first:
 # PostgreSQL (a throwaway cluster on a private port, started as the `postgres` user because
-# the server refuses to run as root) and cargo-nextest. Usage: tests/run.sh [nextest args…]
+# the server refuses to run as root), cargo-nextest, and the Python Flight SQL client (ADBC).
+# Usage: tests/run.sh [nextest args…]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +26,12 @@ PG_BIN=$(pg_bin)
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "installing cargo-nextest …"
   cargo install --locked cargo-nextest
+fi
+
+# The Flight SQL test drives a real client: the ADBC Flight SQL driver from Python.
+if ! python3 -c 'import adbc_driver_flightsql, pyarrow' >/dev/null 2>&1; then
+  echo "installing adbc-driver-flightsql and pyarrow …"
+  python3 -m pip install --quiet adbc-driver-flightsql pyarrow
 fi
 
 # A throwaway cluster: trust auth on loopback only, a private port, removed on exit.

@@ -9,8 +9,8 @@
 use std::fmt;
 use std::str::FromStr;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use base64::Engine;
@@ -42,7 +42,14 @@ pub enum Role {
 
 impl Role {
     /// Every role.
-    pub const ALL: [Role; 6] = [Role::Admin, Role::Provider, Role::Consumer, Role::Issuer, Role::Clerk, Role::Auditor];
+    pub const ALL: [Role; 6] = [
+        Role::Admin,
+        Role::Provider,
+        Role::Consumer,
+        Role::Issuer,
+        Role::Clerk,
+        Role::Auditor,
+    ];
 
     /// Stable name.
     pub fn as_str(self) -> &'static str {
@@ -76,7 +83,10 @@ impl Role {
 impl FromStr for Role {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Role::ALL.into_iter().find(|r| r.as_str() == s).ok_or_else(|| format!("unknown role `{s}`"))
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| format!("unknown role `{s}`"))
     }
 }
 
@@ -123,7 +133,11 @@ impl fmt::Debug for Roles {
 impl FromStr for Roles {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        s.split(',').map(str::trim).filter(|p| !p.is_empty()).map(Role::from_str).collect()
+        s.split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(Role::from_str)
+            .collect()
     }
 }
 
@@ -167,14 +181,20 @@ pub struct Principal {
 impl Principal {
     /// Refuses the request unless the principal holds `role`.
     pub fn require(&self, role: Role) -> Result<(), ApiError> {
-        if self.roles.contains(role) { Ok(()) } else { Err(ApiError::Forbidden(role)) }
+        if self.roles.contains(role) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(role))
+        }
     }
 
     /// Refuses the request unless the principal holds one of `roles`.
     pub fn require_any(&self, roles: &[Role]) -> Result<(), ApiError> {
         match roles.iter().find(|r| self.roles.contains(**r)) {
             Some(_) => Ok(()),
-            None => Err(ApiError::Forbidden(roles.first().copied().unwrap_or(Role::Admin))),
+            None => Err(ApiError::Forbidden(
+                roles.first().copied().unwrap_or(Role::Admin),
+            )),
         }
     }
 
@@ -190,46 +210,73 @@ impl Principal {
 impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let now = chrono::Utc::now().timestamp_millis();
-        if let Some(header) = parts.headers.get(axum::http::header::AUTHORIZATION) {
-            let token = header
-                .to_str()
-                .ok()
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .map(str::trim)
-                .filter(|t| !t.is_empty() && t.len() <= 128)
-                .ok_or(ApiError::InvalidToken)?;
-            let user = match state.store.session_user(&token_hash(token), now).await {
-                Ok(user) => user,
-                Err(StoreError::NotFound) => return Err(ApiError::InvalidToken),
-                Err(e) => return Err(e.into()),
-            };
-            return Ok(Principal {
-                department: user.department,
-                department_name: user.department_name,
-                roles: user.roles,
-                credential: Credential::Token { user_id: user.id, username: user.username },
-            });
-        }
-        if let Some(cert) = parts.extensions.get::<ClientCertificate>() {
-            let (record, dept) = match state.store.certificate(&cert.fingerprint).await {
-                Ok(found) => found,
-                Err(StoreError::NotFound) => return Err(ApiError::UnknownCertificate),
-                Err(e) => return Err(e.into()),
-            };
-            if record.revoked || record.not_after * 1000 <= now {
-                return Err(ApiError::UnknownCertificate);
-            }
-            return Ok(Principal {
-                department: dept.code,
-                department_name: dept.name,
-                roles: dept.roles,
-                credential: Credential::Certificate { fingerprint: record.fingerprint },
-            });
-        }
-        Err(ApiError::Unauthenticated)
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        // A header that is not visible ASCII is an invalid token, not an absent one.
+        let authorization = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .map(|v| v.to_str().unwrap_or_default());
+        authenticate(
+            state,
+            authorization,
+            parts.extensions.get::<ClientCertificate>(),
+        )
+        .await
     }
+}
+
+/// Resolves the caller from what a transport carries: the `authorization` header, if sent,
+/// and the client certificate of the TLS connection, if presented. A bearer token wins.
+/// Shared by the HTTPS extractor and Arrow Flight SQL so both accept exactly the same callers.
+pub async fn authenticate(
+    state: &AppState,
+    authorization: Option<&str>,
+    certificate: Option<&ClientCertificate>,
+) -> Result<Principal, ApiError> {
+    let now = chrono::Utc::now().timestamp_millis();
+    if let Some(header) = authorization {
+        let token = header
+            .strip_prefix("Bearer ")
+            .map(str::trim)
+            .filter(|t| !t.is_empty() && t.len() <= 128)
+            .ok_or(ApiError::InvalidToken)?;
+        let user = match state.store.session_user(&token_hash(token), now).await {
+            Ok(user) => user,
+            Err(StoreError::NotFound) => return Err(ApiError::InvalidToken),
+            Err(e) => return Err(e.into()),
+        };
+        return Ok(Principal {
+            department: user.department,
+            department_name: user.department_name,
+            roles: user.roles,
+            credential: Credential::Token {
+                user_id: user.id,
+                username: user.username,
+            },
+        });
+    }
+    if let Some(cert) = certificate {
+        let (record, dept) = match state.store.certificate(&cert.fingerprint).await {
+            Ok(found) => found,
+            Err(StoreError::NotFound) => return Err(ApiError::UnknownCertificate),
+            Err(e) => return Err(e.into()),
+        };
+        if record.revoked || record.not_after * 1000 <= now {
+            return Err(ApiError::UnknownCertificate);
+        }
+        return Ok(Principal {
+            department: dept.code,
+            department_name: dept.name,
+            roles: dept.roles,
+            credential: Credential::Certificate {
+                fingerprint: record.fingerprint,
+            },
+        });
+    }
+    Err(ApiError::Unauthenticated)
 }
 
 /// SHA-256 of a bearer token, hex: what the store keeps.
@@ -240,14 +287,16 @@ pub fn token_hash(token: &str) -> String {
 /// A fresh random bearer token (256 bits, base64url).
 pub fn new_token() -> Result<String, ApiError> {
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|_| ApiError::Internal("no randomness available".into()))?;
+    getrandom::fill(&mut bytes)
+        .map_err(|_| ApiError::Internal("no randomness available".into()))?;
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
 /// A fresh random password for seeded accounts (128 bits, base64url).
 pub fn new_password() -> Result<String, ApiError> {
     let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).map_err(|_| ApiError::Internal("no randomness available".into()))?;
+    getrandom::fill(&mut bytes)
+        .map_err(|_| ApiError::Internal("no randomness available".into()))?;
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
@@ -255,7 +304,8 @@ pub fn new_password() -> Result<String, ApiError> {
 pub fn hash_password(password: &str) -> Result<String, ApiError> {
     let mut salt = [0u8; 16];
     getrandom::fill(&mut salt).map_err(|_| ApiError::Internal("no randomness available".into()))?;
-    let salt = SaltString::encode_b64(&salt).map_err(|_| ApiError::Internal("salt encoding".into()))?;
+    let salt =
+        SaltString::encode_b64(&salt).map_err(|_| ApiError::Internal("salt encoding".into()))?;
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
@@ -265,7 +315,9 @@ pub fn hash_password(password: &str) -> Result<String, ApiError> {
 /// Checks a password against a stored Argon2 hash. A malformed hash never matches.
 pub fn verify_password(password: &str, hash: &str) -> bool {
     match PasswordHash::new(hash) {
-        Ok(parsed) => Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok(),
+        Ok(parsed) => Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
         Err(_) => false,
     }
 }
@@ -284,7 +336,11 @@ mod tests {
     #[test]
     fn roles_round_trip_as_text() {
         let roles: Roles = "consumer,clerk".parse().expect("valid");
-        assert!(roles.contains(Role::Clerk) && roles.contains(Role::Consumer) && !roles.contains(Role::Admin));
+        assert!(
+            roles.contains(Role::Clerk)
+                && roles.contains(Role::Consumer)
+                && !roles.contains(Role::Admin)
+        );
         assert_eq!(roles.to_string(), "consumer,clerk");
         assert!("consumer,overlord".parse::<Roles>().is_err());
         assert!(roles.is_subset_of("consumer,clerk,issuer".parse().expect("valid")));
@@ -297,6 +353,10 @@ mod tests {
         assert!(verify_password("correct horse", &hash));
         assert!(!verify_password("correct hors", &hash));
         assert!(!verify_password("correct horse", "not a phc string"));
-        assert_ne!(hash, hash_password("correct horse").expect("hash"), "salted");
+        assert_ne!(
+            hash,
+            hash_password("correct horse").expect("hash"),
+            "salted"
+        );
     }
 }

@@ -90,6 +90,9 @@ enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8443")]
         listen: SocketAddr,
+        /// Address Arrow Flight SQL listens on.
+        #[arg(long, default_value = "127.0.0.1:8444")]
+        flight_listen: SocketAddr,
         /// Seed of the synthetic data.
         #[arg(long, default_value_t = 20_261_121)]
         seed: u64,
@@ -145,7 +148,10 @@ pub fn main() -> ExitCode {
         return validate(*kind, value);
     }
     init_logging();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -165,24 +171,48 @@ fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TONGBAN_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=warn"));
     let json = std::env::var("TONGBAN_LOG_FORMAT").is_ok_and(|v| v == "json");
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = if json { builder.json().try_init() } else { builder.try_init() };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 /// Today's date in Beijing.
 pub fn today() -> NaiveDate {
-    chrono::Utc::now().with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("+08:00 is a valid offset")).date_naive()
+    chrono::Utc::now()
+        .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("+08:00 is a valid offset"))
+        .date_naive()
 }
 
 fn validate(kind: IdKind, value: &str) -> ExitCode {
     let result = match kind {
         IdKind::CitizenId => CitizenId::parse_as_of(value, today()).map(|id| {
-            format!("valid citizen ID: born {}, {}, {}", id.birth_date(), id.gender().label_zh(), id.division().full_name())
+            format!(
+                "valid citizen ID: born {}, {}, {}",
+                id.birth_date(),
+                id.gender().label_zh(),
+                id.division().full_name()
+            )
         }),
-        IdKind::Uscc => Uscc::parse(value).map(|u| format!("valid USCC: organisation code {}", u.organisation_code())),
-        IdKind::LicenceId => LicenceId::parse(value).map(|l| format!("valid e-licence ID: issuer {}, serial {}", l.issuer_code(), l.serial())),
+        IdKind::Uscc => Uscc::parse(value)
+            .map(|u| format!("valid USCC: organisation code {}", u.organisation_code())),
+        IdKind::LicenceId => LicenceId::parse(value).map(|l| {
+            format!(
+                "valid e-licence ID: issuer {}, serial {}",
+                l.issuer_code(),
+                l.serial()
+            )
+        }),
         IdKind::Division => DivisionCode::parse(value).map(|d| {
-            format!("valid division code: {}{}", d.full_name(), if d.is_current() { "" } else { " (historical)" })
+            format!(
+                "valid division code: {}{}",
+                d.full_name(),
+                if d.is_current() { "" } else { " (historical)" }
+            )
         }),
     };
     match result {
@@ -199,27 +229,55 @@ fn validate(kind: IdKind, value: &str) -> ExitCode {
 
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Init { dir, listen, store_url, hostnames } => {
+        Command::Init {
+            dir,
+            listen,
+            store_url,
+            hostnames,
+        } => {
             let (_, logins) = init(&dir, listen, store_url, &hostnames, false).await?;
             println!("initialised {}", dir.display());
             print_logins(&logins);
             Ok(())
         }
-        Command::Generate { out, people, seed, today: as_of } => {
+        Command::Generate {
+            out,
+            people,
+            seed,
+            today: as_of,
+        } => {
             generate(&out, people, seed, as_of.unwrap_or_else(today))?;
             Ok(())
         }
-        Command::Publish { dir, library, files } => {
+        Command::Publish {
+            dir,
+            library,
+            files,
+        } => {
             let config = Config::load(&dir.join(config::FILE_NAME))?;
             let store = Store::connect(config.store.url.expose(), 2).await?;
             let inputs = expand_inputs(&files)?;
-            let record = crate::publish::publish_files(&store, &config.data_dir, library, inputs, "cli", today())
-                .await
-                .map_err(describe_publish_error)?;
-            println!("published {} snapshot v{}: {} rows, {} bytes, sha256 {}", library, record.version, record.rows, record.bytes, record.sha256);
+            let record = crate::publish::publish_files(
+                &store,
+                &config.data_dir,
+                library,
+                inputs,
+                "cli",
+                today(),
+            )
+            .await
+            .map_err(describe_publish_error)?;
+            println!(
+                "published {} snapshot v{}: {} rows, {} bytes, sha256 {}",
+                library, record.version, record.rows, record.bytes, record.sha256
+            );
             Ok(())
         }
-        Command::Serve { dir, config: file, listen } => {
+        Command::Serve {
+            dir,
+            config: file,
+            listen,
+        } => {
             let path = match (dir, file) {
                 (_, Some(file)) => file,
                 (Some(dir), None) => dir.join(config::FILE_NAME),
@@ -234,15 +292,40 @@ async fn run(command: Command) -> anyhow::Result<()> {
             app.run_until_stopped().await?;
             Ok(())
         }
-        Command::Demo { dir, people, listen, seed } => demo(&dir, people, listen, seed).await,
+        Command::Demo {
+            dir,
+            people,
+            listen,
+            flight_listen,
+            seed,
+        } => demo(&dir, people, listen, flight_listen, seed).await,
         Command::Validate { .. } => unreachable!("handled before the runtime starts"),
-        Command::User { command: UserCommand::Add { dir, username, display_name, department, roles } } => {
+        Command::User {
+            command:
+                UserCommand::Add {
+                    dir,
+                    username,
+                    display_name,
+                    department,
+                    roles,
+                },
+        } => {
             let config = Config::load(&dir.join(config::FILE_NAME))?;
             let store = Store::connect(config.store.url.expose(), 2).await?;
             let roles = roles.parse().map_err(anyhow::Error::msg)?;
             let password = crate::auth::new_password()?;
-            let user = crate::routes::new_user(&store, username, display_name, department, roles, &password).await?;
-            store.create_user(&user, chrono::Utc::now().timestamp_millis()).await?;
+            let user = crate::routes::new_user(
+                &store,
+                username,
+                display_name,
+                department,
+                roles,
+                &password,
+            )
+            .await?;
+            store
+                .create_user(&user, chrono::Utc::now().timestamp_millis())
+                .await?;
             println!("created {} with password {password}", user.username);
             Ok(())
         }
@@ -255,7 +338,10 @@ fn describe_publish_error(e: crate::error::ApiError) -> anyhow::Error {
         crate::error::ApiError::Catalog(CatalogError::InvalidRows { total, errors }) => {
             let mut text = format!("{total} invalid value(s); nothing was published");
             for row in errors.iter().take(20) {
-                text.push_str(&format!("\n  row {}: {}: {} ({})", row.row, row.column, row.message, row.code));
+                text.push_str(&format!(
+                    "\n  row {}: {}: {} ({})",
+                    row.row, row.column, row.message, row.code
+                ));
             }
             anyhow::anyhow!(text)
         }
@@ -316,11 +402,19 @@ pub async fn init(
     seed::resources(&store, millis).await?;
     seed::certificates(&store, &paths, now).await?;
     let logins = seed::accounts(&store, demo, &dir.join("logins.json"), millis).await?;
+    if demo {
+        seed::demo_grants(&store, millis).await?;
+    }
     store.close().await;
     Ok((config, logins))
 }
 
-fn generate(out: &Path, people: usize, seed: u64, as_of: NaiveDate) -> anyhow::Result<tongban_schemas::generate::GenerationReport> {
+fn generate(
+    out: &Path,
+    people: usize,
+    seed: u64,
+    as_of: NaiveDate,
+) -> anyhow::Result<tongban_schemas::generate::GenerationReport> {
     use indicatif::{ProgressBar, ProgressStyle};
     let bar = ProgressBar::new(0);
     bar.set_style(
@@ -330,25 +424,40 @@ fn generate(out: &Path, people: usize, seed: u64, as_of: NaiveDate) -> anyhow::R
     );
     let config = tongban_schemas::generate::GeneratorConfig::new(seed, people, as_of);
     let started = std::time::Instant::now();
-    let report = tongban_schemas::generate::generate(&config, out, &|p: tongban_schemas::generate::Progress| {
-        if bar.length() != Some(p.rows_total) {
-            bar.set_length(p.rows_total);
-            bar.set_message(p.library.table_name());
-        }
-        bar.set_position(p.rows_done);
-    })?;
+    let report = tongban_schemas::generate::generate(
+        &config,
+        out,
+        &|p: tongban_schemas::generate::Progress| {
+            if bar.length() != Some(p.rows_total) {
+                bar.set_length(p.rows_total);
+                bar.set_message(p.library.table_name());
+            }
+            bar.set_position(p.rows_done);
+        },
+    )?;
     bar.finish_and_clear();
     let elapsed = started.elapsed();
     for output in &report.libraries {
         println!("{:>14}: {} rows", output.library.table_name(), output.rows);
     }
-    println!("generated in {:.1} s into {}", elapsed.as_secs_f64(), out.display());
+    println!(
+        "generated in {:.1} s into {}",
+        elapsed.as_secs_f64(),
+        out.display()
+    );
     Ok(report)
 }
 
-async fn demo(dir: &Path, people: usize, listen: SocketAddr, seed: u64) -> anyhow::Result<()> {
+async fn demo(
+    dir: &Path,
+    people: usize,
+    listen: SocketAddr,
+    flight_listen: SocketAddr,
+    seed: u64,
+) -> anyhow::Result<()> {
     let (mut config, logins) = init(dir, listen, None, &[], true).await?;
     config.listen = listen;
+    config.flight_listen = Some(flight_listen);
     let store = Store::connect(config.store.url.expose(), 4).await?;
     let mut missing = Vec::new();
     for library in BaseLibrary::ALL {
@@ -357,15 +466,27 @@ async fn demo(dir: &Path, people: usize, listen: SocketAddr, seed: u64) -> anyho
         }
     }
     if !missing.is_empty() {
-        let staging = tempfile::Builder::new().prefix(".generated-").tempdir_in(&config.data_dir)?;
+        let staging = tempfile::Builder::new()
+            .prefix(".generated-")
+            .tempdir_in(&config.data_dir)?;
         println!("generating {people} people with linked entities and credit records …");
         generate(staging.path(), people, seed, today())?;
         for library in missing {
             let inputs = expand_inputs(&[staging.path().join(library.table_name())])?;
-            let record = crate::publish::publish_files(&store, &config.data_dir, library, inputs, "demo", today())
-                .await
-                .map_err(describe_publish_error)?;
-            println!("published {library} v{} ({} rows)", record.version, record.rows);
+            let record = crate::publish::publish_files(
+                &store,
+                &config.data_dir,
+                library,
+                inputs,
+                "demo",
+                today(),
+            )
+            .await
+            .map_err(describe_publish_error)?;
+            println!(
+                "published {library} v{} ({} rows)",
+                record.version, record.rows
+            );
         }
     }
     store.close().await;
@@ -376,12 +497,32 @@ async fn demo(dir: &Path, people: usize, listen: SocketAddr, seed: u64) -> anyho
     let paths = PkiPaths::new(&dir);
     println!();
     println!("Tongban demo is running at https://{addr}/");
+    if let Some(flight) = app.flight_addr() {
+        println!(
+            "  Flight SQL:          grpc+tls://{flight} (purpose in x-tongban-matter, x-tongban-case-id, x-tongban-legal-basis)"
+        );
+    }
     println!("  CA certificate:      {}", paths.ca_cert().display());
-    println!("  client certificates: {}/<department>.crt and .key", paths.dir.join("clients").display());
-    println!("  departments:         {}", seed::DEPARTMENTS.iter().filter(|d| d.client_certificate).map(|d| d.code).collect::<Vec<_>>().join(", "));
+    println!(
+        "  client certificates: {}/<department>.crt and .key",
+        paths.dir.join("clients").display()
+    );
+    println!(
+        "  departments:         {}",
+        seed::DEPARTMENTS
+            .iter()
+            .filter(|d| d.client_certificate)
+            .map(|d| d.code)
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     print_logins(&logins);
-    println!("  try: curl --cacert {} --cert {} --key {} https://{addr}/v1/catalog/resources",
-        paths.ca_cert().display(), paths.client_cert("approval-bureau").display(), paths.client_key("approval-bureau").display());
+    println!(
+        "  try: curl --cacert {} --cert {} --key {} https://{addr}/v1/catalog/resources",
+        paths.ca_cert().display(),
+        paths.client_cert("approval-bureau").display(),
+        paths.client_key("approval-bureau").display()
+    );
     app.run_until_stopped().await?;
     Ok(())
 }
@@ -392,6 +533,9 @@ fn print_logins(logins: &[seed::Login]) {
     }
     println!("  logins (POST /v1/auth/login):");
     for l in logins {
-        println!("    {:<10} {:<24} {:<18} {}", l.username, l.password, l.department, l.roles);
+        println!(
+            "    {:<10} {:<24} {:<18} {}",
+            l.username, l.password, l.department, l.roles
+        );
     }
 }

@@ -43,6 +43,10 @@ pub struct Config {
     /// Public base URL used in links and the DCAT export; defaults to `https://<listen>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_url: Option<String>,
+    /// Where Arrow Flight SQL listens (gRPC over TLS with the same certificates as HTTPS);
+    /// absent means no Flight SQL endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flight_listen: Option<SocketAddr>,
     /// The data directory: snapshots, and the SQLite file when the store is embedded.
     pub data_dir: PathBuf,
     /// TLS material.
@@ -55,6 +59,40 @@ pub struct Config {
     /// Request limits.
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// Governed SQL.
+    #[serde(default)]
+    pub query: QueryConfig,
+}
+
+/// Limits of governed SQL.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueryConfig {
+    /// Most rows one query returns (grants may lower it).
+    pub max_rows: u64,
+    /// Most bytes of Arrow data one query returns.
+    pub max_result_bytes: u64,
+    /// Time allowed for planning and running one query, seconds.
+    pub timeout_seconds: u64,
+    /// Queries one department may run at once.
+    pub concurrency_per_department: u32,
+    /// Memory all queries may hold together, MiB.
+    pub memory_mb: u64,
+    /// Partitions per query.
+    pub target_partitions: u32,
+}
+
+impl Default for QueryConfig {
+    fn default() -> Self {
+        QueryConfig {
+            max_rows: 10_000,
+            max_result_bytes: 32 << 20,
+            timeout_seconds: 30,
+            concurrency_per_department: 8,
+            memory_mb: 1024,
+            target_partitions: 2,
+        }
+    }
 }
 
 /// Certificates and keys, PEM files.
@@ -100,7 +138,9 @@ fn default_token_minutes() -> i64 {
 
 impl Default for AuthConfig {
     fn default() -> Self {
-        AuthConfig { token_minutes: default_token_minutes() }
+        AuthConfig {
+            token_minutes: default_token_minutes(),
+        }
     }
 }
 
@@ -168,9 +208,14 @@ pub const FILE_NAME: &str = "tongban.toml";
 impl Config {
     /// Reads a configuration file, then applies environment overrides.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
-        let mut config: Config =
-            toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.into(), message: e.message().to_owned() })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.into(),
+            source,
+        })?;
+        let mut config: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.into(),
+            message: e.message().to_owned(),
+        })?;
         if let Ok(url) = std::env::var("TONGBAN_STORE_URL") {
             config.store.url = Secret::new(url);
         }
@@ -184,6 +229,7 @@ impl Config {
         Config {
             listen,
             public_url: None,
+            flight_listen: None,
             data_dir: dir.join("data"),
             tls: TlsConfig {
                 cert: dir.join("pki/server.crt"),
@@ -191,11 +237,15 @@ impl Config {
                 client_ca: dir.join("pki/ca.crt"),
             },
             store: StoreConfig {
-                url: Secret::new(format!("sqlite://{}?mode=rwc", dir.join("tongban.db").display())),
+                url: Secret::new(format!(
+                    "sqlite://{}?mode=rwc",
+                    dir.join("tongban.db").display()
+                )),
                 max_connections: default_pool(),
             },
             auth: AuthConfig::default(),
             limits: LimitsConfig::default(),
+            query: QueryConfig::default(),
         }
     }
 
@@ -211,11 +261,18 @@ impl Config {
 
     /// The base URL of the API.
     pub fn base_url(&self) -> String {
-        self.public_url.clone().unwrap_or_else(|| format!("https://{}", self.listen))
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("https://{}", self.listen))
     }
 
     fn paths_mut(&mut self) -> [&mut PathBuf; 4] {
-        [&mut self.data_dir, &mut self.tls.cert, &mut self.tls.key, &mut self.tls.client_ca]
+        [
+            &mut self.data_dir,
+            &mut self.tls.cert,
+            &mut self.tls.key,
+            &mut self.tls.client_ca,
+        ]
     }
 
     fn resolve_relative(&mut self, base: &Path) {
@@ -228,7 +285,11 @@ impl Config {
             let (file, query) = rest.split_once('?').unwrap_or((rest, ""));
             if Path::new(file).is_relative() {
                 let joined = base.join(file);
-                let q = if query.is_empty() { String::new() } else { format!("?{query}") };
+                let q = if query.is_empty() {
+                    String::new()
+                } else {
+                    format!("?{query}")
+                };
                 self.store.url = Secret::new(format!("sqlite://{}{q}", joined.display()));
             }
         }
@@ -243,7 +304,11 @@ impl Config {
         if let Some(rest) = self.store.url.expose().strip_prefix("sqlite://") {
             let (file, query) = rest.split_once('?').unwrap_or((rest, ""));
             if let Ok(rel) = Path::new(file).strip_prefix(base) {
-                let q = if query.is_empty() { String::new() } else { format!("?{query}") };
+                let q = if query.is_empty() {
+                    String::new()
+                } else {
+                    format!("?{query}")
+                };
                 self.store.url = Secret::new(format!("sqlite://{}{q}", rel.display()));
             }
         }
@@ -264,7 +329,10 @@ mod tests {
         assert!(text.contains("data_dir = \"data\""), "{text}");
         let loaded = Config::load(&path).expect("load");
         assert_eq!(loaded, config);
-        assert!(!format!("{loaded:?}").contains("sqlite"), "store URL is redacted");
+        assert!(
+            !format!("{loaded:?}").contains("sqlite"),
+            "store URL is redacted"
+        );
     }
 
     #[test]
@@ -276,6 +344,9 @@ mod tests {
         let text = std::fs::read_to_string(&path).expect("read");
         assert!(text.contains("handshake_seconds"));
         std::fs::write(&path, text.replace("handshake_seconds", "handshake_secs")).expect("write");
-        assert!(matches!(Config::load(&path), Err(ConfigError::Parse { .. })));
+        assert!(matches!(
+            Config::load(&path),
+            Err(ConfigError::Parse { .. })
+        ));
     }
 }

@@ -59,6 +59,21 @@ pub enum ApiError {
     /// A unique value already taken.
     #[error("{0}")]
     Conflict(String),
+    /// A query was refused or failed; the access record holds the detail.
+    #[error("{message}")]
+    Query {
+        /// HTTP status.
+        status: StatusCode,
+        /// Stable code.
+        code: &'static str,
+        /// Client-safe message.
+        message: String,
+        /// The request's audit entry.
+        audit_id: String,
+    },
+    /// Too many queries of one department at once.
+    #[error("too many concurrent requests")]
+    TooManyRequests,
     /// A publication or definition the catalogue refused.
     #[error(transparent)]
     Catalog(#[from] CatalogError),
@@ -81,7 +96,10 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => ApiError::NotFound("record"),
-            StoreError::Conflict(m) => ApiError::Conflict(format!("already exists ({})", m.chars().take(80).collect::<String>())),
+            StoreError::Conflict(m) => ApiError::Conflict(format!(
+                "already exists ({})",
+                m.chars().take(80).collect::<String>()
+            )),
             other => ApiError::Store(other),
         }
     }
@@ -106,24 +124,71 @@ impl ApiError {
                 "the client certificate is not registered with the hub, or was revoked".into(),
                 None,
             ),
-            InvalidCredentials => (StatusCode::UNAUTHORIZED, "auth.invalid_credentials", "wrong username or password".into(), None),
+            InvalidCredentials => (
+                StatusCode::UNAUTHORIZED,
+                "auth.invalid_credentials",
+                "wrong username or password".into(),
+                None,
+            ),
             Forbidden(role) => (
                 StatusCode::FORBIDDEN,
                 "auth.forbidden",
                 format!("this action needs the {} role", role.as_str()),
                 None,
             ),
-            NotProvider => (StatusCode::FORBIDDEN, "auth.not_provider", "only the resource's provider may publish it".into(), None),
+            NotProvider => (
+                StatusCode::FORBIDDEN,
+                "auth.not_provider",
+                "only the resource's provider may publish it".into(),
+                None,
+            ),
             RouteNotFound => (StatusCode::NOT_FOUND, "request.no_route", m, None),
-            MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "request.method_not_allowed", m, None),
+            MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "request.method_not_allowed",
+                m,
+                None,
+            ),
             NotFound(_) => (StatusCode::NOT_FOUND, "request.not_found", m, None),
             BadRequest(_) => (StatusCode::BAD_REQUEST, "request.invalid", m, None),
-            BodyTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "request.body_too_large", m, None),
-            UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "request.media_type", m, None),
+            BodyTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request.body_too_large",
+                m,
+                None,
+            ),
+            UnsupportedMediaType(_) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "request.media_type",
+                m,
+                None,
+            ),
             Conflict(_) => (StatusCode::CONFLICT, "request.conflict", m, None),
+            Query {
+                status,
+                code,
+                message,
+                audit_id,
+            } => (
+                *status,
+                code,
+                message.clone(),
+                Some(json!({"audit_id": audit_id})),
+            ),
+            TooManyRequests => (StatusCode::TOO_MANY_REQUESTS, "request.too_many", m, None),
             Catalog(e) => catalog_parts(e),
-            Store(_) | Io(_) => (StatusCode::SERVICE_UNAVAILABLE, "server.unavailable", "the service is temporarily unavailable".into(), None),
-            Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "server.internal", "internal error".into(), None),
+            Store(_) | Io(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server.unavailable",
+                "the service is temporarily unavailable".into(),
+                None,
+            ),
+            Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server.internal",
+                "internal error".into(),
+                None,
+            ),
         }
     }
 }
@@ -131,9 +196,20 @@ impl ApiError {
 fn catalog_parts(e: &CatalogError) -> (StatusCode, &'static str, String, Option<Value>) {
     let m = e.to_string();
     match e {
-        CatalogError::InvalidDefinition(_) => (StatusCode::UNPROCESSABLE_ENTITY, "catalog.invalid_definition", m, None),
-        CatalogError::InvalidResourceCode(_) => (StatusCode::BAD_REQUEST, "catalog.invalid_code", m, None),
-        CatalogError::WrongColumns { missing, unexpected, .. } => (
+        CatalogError::InvalidDefinition(_) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "catalog.invalid_definition",
+            m,
+            None,
+        ),
+        CatalogError::InvalidResourceCode(_) => {
+            (StatusCode::BAD_REQUEST, "catalog.invalid_code", m, None)
+        }
+        CatalogError::WrongColumns {
+            missing,
+            unexpected,
+            ..
+        } => (
             StatusCode::UNPROCESSABLE_ENTITY,
             "publish.wrong_columns",
             m,
@@ -145,12 +221,24 @@ fn catalog_parts(e: &CatalogError) -> (StatusCode, &'static str, String, Option<
             m,
             Some(json!({"total": total, "rows": errors})),
         ),
-        CatalogError::EmptyPublication => (StatusCode::UNPROCESSABLE_ENTITY, "publish.empty", m, None),
-        CatalogError::UnreadableInput(_) => (StatusCode::BAD_REQUEST, "publish.unreadable", m, None),
-        CatalogError::Io(_) | CatalogError::Layout(_) => {
-            (StatusCode::SERVICE_UNAVAILABLE, "server.unavailable", "the service is temporarily unavailable".into(), None)
+        CatalogError::EmptyPublication => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "publish.empty", m, None)
         }
-        CatalogError::Arrow(_) => (StatusCode::INTERNAL_SERVER_ERROR, "server.internal", "internal error".into(), None),
+        CatalogError::UnreadableInput(_) => {
+            (StatusCode::BAD_REQUEST, "publish.unreadable", m, None)
+        }
+        CatalogError::Io(_) | CatalogError::Layout(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server.unavailable",
+            "the service is temporarily unavailable".into(),
+            None,
+        ),
+        CatalogError::Arrow(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server.internal",
+            "internal error".into(),
+            None,
+        ),
     }
 }
 
@@ -163,8 +251,10 @@ impl IntoResponse for ApiError {
             tracing::debug!(code, error = %self, "request refused");
         }
         let mut error = json!({"code": code, "message": message});
-        if let Some(details) = details {
-            error["details"] = details;
+        match (&self, details) {
+            (ApiError::Query { audit_id, .. }, _) => error["audit_id"] = json!(audit_id),
+            (_, Some(details)) => error["details"] = details,
+            _ => {}
         }
         (status, Json(json!({ "error": error }))).into_response()
     }

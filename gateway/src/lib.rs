@@ -5,12 +5,17 @@
 //! table), [`auth`] (who is calling), [`error`] (how failures become responses) and
 //! [`store`] (the metadata store). [`cli`] is the `tongban` command line.
 
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod flight;
+pub mod grants;
 pub mod pki;
 pub mod publish;
+pub mod query;
+pub mod results;
 pub mod routes;
 pub mod seed;
 pub mod startup;

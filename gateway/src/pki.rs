@@ -11,8 +11,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
 use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
@@ -37,7 +37,10 @@ pub enum PkiError {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PkiError + '_ {
-    move |source| PkiError::Io { path: path.to_path_buf(), source }
+    move |source| PkiError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Paths of the development PKI inside a data directory.
@@ -50,7 +53,9 @@ pub struct PkiPaths {
 impl PkiPaths {
     /// The PKI of data directory `data_dir`.
     pub fn new(data_dir: &Path) -> Self {
-        PkiPaths { dir: data_dir.join("pki") }
+        PkiPaths {
+            dir: data_dir.join("pki"),
+        }
     }
     /// CA certificate.
     pub fn ca_cert(&self) -> PathBuf {
@@ -98,8 +103,16 @@ fn validity(params: &mut CertificateParams, now: OffsetDateTime, days: i64) {
 
 /// Creates the CA and the server certificate (for `localhost`, `127.0.0.1`, `::1` and any
 /// extra names) unless they already exist. Returns whether anything was created.
-pub fn ensure_ca_and_server(paths: &PkiPaths, extra_names: &[String], now: OffsetDateTime) -> Result<bool, PkiError> {
-    if paths.ca_cert().exists() && paths.ca_key().exists() && paths.server_cert().exists() && paths.server_key().exists() {
+pub fn ensure_ca_and_server(
+    paths: &PkiPaths,
+    extra_names: &[String],
+    now: OffsetDateTime,
+) -> Result<bool, PkiError> {
+    if paths.ca_cert().exists()
+        && paths.ca_key().exists()
+        && paths.server_cert().exists()
+        && paths.server_key().exists()
+    {
         return Ok(false);
     }
     fs::create_dir_all(paths.dir.join("clients")).map_err(io(&paths.dir))?;
@@ -107,10 +120,16 @@ pub fn ensure_ca_and_server(paths: &PkiPaths, extra_names: &[String], now: Offse
     let ca_key = KeyPair::generate()?;
     let mut ca = CertificateParams::default();
     ca.distinguished_name = DistinguishedName::new();
-    ca.distinguished_name.push(DnType::CommonName, "Tongban development CA");
-    ca.distinguished_name.push(DnType::OrganizationName, "通办数据共享交换平台");
+    ca.distinguished_name
+        .push(DnType::CommonName, "Tongban development CA");
+    ca.distinguished_name
+        .push(DnType::OrganizationName, "通办数据共享交换平台");
     ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    ca.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     validity(&mut ca, now, 3650);
     let ca_cert = ca.self_signed(&ca_key)?;
     write_private(&paths.ca_key(), &ca_key.serialize_pem())?;
@@ -118,11 +137,17 @@ pub fn ensure_ca_and_server(paths: &PkiPaths, extra_names: &[String], now: Offse
     let issuer = Issuer::new(ca, ca_key);
 
     let server_key = KeyPair::generate()?;
-    let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+    let mut names = vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ];
     names.extend(extra_names.iter().cloned());
     let mut server = CertificateParams::new(names)?;
     server.distinguished_name = DistinguishedName::new();
-    server.distinguished_name.push(DnType::CommonName, "tongban gateway");
+    server
+        .distinguished_name
+        .push(DnType::CommonName, "tongban gateway");
     server.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     server.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     validity(&mut server, now, 825);
@@ -148,10 +173,15 @@ pub fn issue_client(
     let key = KeyPair::generate()?;
     let mut params = CertificateParams::default();
     params.distinguished_name = DistinguishedName::new();
-    params.distinguished_name.push(DnType::CommonName, department);
-    params.distinguished_name.push(DnType::OrganizationName, organisation);
-    params.subject_alt_names =
-        vec![SanType::URI(format!("urn:tongban:department:{department}").try_into()?)];
+    params
+        .distinguished_name
+        .push(DnType::CommonName, department);
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, organisation);
+    params.subject_alt_names = vec![SanType::URI(
+        format!("urn:tongban:department:{department}").try_into()?,
+    )];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     validity(&mut params, now, 825);
@@ -159,7 +189,8 @@ pub fn issue_client(
     let cert = params.signed_by(&key, &issuer)?;
     fs::create_dir_all(paths.dir.join("clients")).map_err(io(&paths.dir))?;
     write_private(&paths.client_key(department), &key.serialize_pem())?;
-    fs::write(paths.client_cert(department), cert.pem()).map_err(io(&paths.client_cert(department)))?;
+    fs::write(paths.client_cert(department), cert.pem())
+        .map_err(io(&paths.client_cert(department)))?;
     Ok(IssuedCertificate {
         cert_pem: cert.pem(),
         fingerprint: fingerprint(cert.der()),
@@ -209,7 +240,10 @@ mod tests {
         assert!(ensure_ca_and_server(&paths, &[], now).expect("created"));
         assert!(!ensure_ca_and_server(&paths, &[], now).expect("reused"));
         let issued = issue_client(&paths, "approval-bureau", "行政审批局", now).expect("issued");
-        assert_eq!(issued.fingerprint, fingerprint_of_pem_file(&paths.client_cert("approval-bureau")).expect("read"));
+        assert_eq!(
+            issued.fingerprint,
+            fingerprint_of_pem_file(&paths.client_cert("approval-bureau")).expect("read")
+        );
         assert_eq!(issued.fingerprint.len(), 64);
     }
 }

@@ -28,18 +28,24 @@ pub async fn publish_files(
     published_by: &str,
     today: NaiveDate,
 ) -> Result<SnapshotRecord, ApiError> {
-    let resource = store.resource_for_library(library).await.map_err(|e| match e {
-        crate::store::StoreError::NotFound => ApiError::NotFound("resource for this library"),
-        other => other.into(),
-    })?;
+    let resource = store
+        .resource_for_library(library)
+        .await
+        .map_err(|e| match e {
+            crate::store::StoreError::NotFound => ApiError::NotFound("resource for this library"),
+            other => other.into(),
+        })?;
     let parent = data_dir.join(library_dir(library));
     std::fs::create_dir_all(&parent)?;
-    let staging = tempfile::Builder::new().prefix(".staging-").tempdir_in(&parent)?;
+    let staging = tempfile::Builder::new()
+        .prefix(".staging-")
+        .tempdir_in(&parent)?;
     let staging_path = staging.path().to_path_buf();
-    let prepared: PreparedSnapshot =
-        tokio::task::spawn_blocking(move || publish::prepare(library, &inputs, today, &staging_path))
-            .await
-            .map_err(|_| ApiError::Internal("publication task failed".into()))??;
+    let prepared: PreparedSnapshot = tokio::task::spawn_blocking(move || {
+        publish::prepare(library, &inputs, today, &staging_path)
+    })
+    .await
+    .map_err(|_| ApiError::Internal("publication task failed".into()))??;
     sync_dir(staging.path())?;
 
     let record = SnapshotRecord {

@@ -33,15 +33,60 @@ pub struct DepartmentSeed {
 
 /// The departments of the demo city (DOMAIN.md), plus the data bureau that runs the hub.
 pub const DEPARTMENTS: [DepartmentSeed; 9] = [
-    DepartmentSeed { code: "public-security", name: "廊坊市公安局", roles: &[Role::Provider, Role::Issuer, Role::Consumer], client_certificate: true },
-    DepartmentSeed { code: "market-regulation", name: "廊坊市市场监督管理局", roles: &[Role::Provider, Role::Issuer, Role::Consumer], client_certificate: true },
-    DepartmentSeed { code: "credit-office", name: "廊坊市社会信用体系建设办公室", roles: &[Role::Provider, Role::Consumer], client_certificate: true },
-    DepartmentSeed { code: "health-commission", name: "廊坊市卫生健康委员会", roles: &[Role::Issuer, Role::Consumer], client_certificate: true },
-    DepartmentSeed { code: "civil-affairs", name: "廊坊市民政局", roles: &[Role::Issuer, Role::Consumer], client_certificate: true },
-    DepartmentSeed { code: "real-estate", name: "廊坊市不动产登记中心", roles: &[Role::Issuer, Role::Consumer, Role::Clerk], client_certificate: true },
-    DepartmentSeed { code: "approval-bureau", name: "廊坊市行政审批局", roles: &[Role::Consumer, Role::Clerk], client_certificate: true },
-    DepartmentSeed { code: "supervision", name: "廊坊市电子监察室", roles: &[Role::Auditor], client_certificate: true },
-    DepartmentSeed { code: "data-bureau", name: "廊坊市政务服务数据管理局", roles: &[Role::Admin, Role::Auditor], client_certificate: false },
+    DepartmentSeed {
+        code: "public-security",
+        name: "廊坊市公安局",
+        roles: &[Role::Provider, Role::Issuer, Role::Consumer],
+        client_certificate: true,
+    },
+    DepartmentSeed {
+        code: "market-regulation",
+        name: "廊坊市市场监督管理局",
+        roles: &[Role::Provider, Role::Issuer, Role::Consumer],
+        client_certificate: true,
+    },
+    DepartmentSeed {
+        code: "credit-office",
+        name: "廊坊市社会信用体系建设办公室",
+        roles: &[Role::Provider, Role::Consumer],
+        client_certificate: true,
+    },
+    DepartmentSeed {
+        code: "health-commission",
+        name: "廊坊市卫生健康委员会",
+        roles: &[Role::Issuer],
+        client_certificate: true,
+    },
+    DepartmentSeed {
+        code: "civil-affairs",
+        name: "廊坊市民政局",
+        roles: &[Role::Issuer],
+        client_certificate: true,
+    },
+    DepartmentSeed {
+        code: "real-estate",
+        name: "廊坊市不动产登记中心",
+        roles: &[Role::Issuer, Role::Consumer, Role::Clerk],
+        client_certificate: true,
+    },
+    DepartmentSeed {
+        code: "approval-bureau",
+        name: "廊坊市行政审批局",
+        roles: &[Role::Consumer, Role::Clerk],
+        client_certificate: true,
+    },
+    DepartmentSeed {
+        code: "supervision",
+        name: "廊坊市电子监察室",
+        roles: &[Role::Auditor],
+        client_certificate: true,
+    },
+    DepartmentSeed {
+        code: "data-bureau",
+        name: "廊坊市政务服务数据管理局",
+        roles: &[Role::Admin, Role::Auditor],
+        client_certificate: false,
+    },
 ];
 
 /// The provider department of each base library.
@@ -56,8 +101,10 @@ pub fn provider_of(library: BaseLibrary) -> &'static str {
 /// A department's USCC: a government organ (`11`) registered in the demo city, with an
 /// organisation code derived from its position in the list.
 pub fn department_uscc(index: usize) -> Result<Uscc, ApiError> {
-    let division = DivisionCode::parse(DEMO_DIVISION).map_err(|e| ApiError::Internal(e.to_string()))?;
-    Uscc::from_parts('1', '1', division, &format!("{:08}", 1_310_000 + index * 7)).map_err(|e| ApiError::Internal(e.to_string()))
+    let division =
+        DivisionCode::parse(DEMO_DIVISION).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Uscc::from_parts('1', '1', division, &format!("{:08}", 1_310_000 + index * 7))
+        .map_err(|e| ApiError::Internal(e.to_string()))
 }
 
 /// Creates or updates the departments.
@@ -95,16 +142,22 @@ pub async fn resources(store: &Store, now: i64) -> Result<(), ApiError> {
 }
 
 /// Issues and registers a client certificate for every department that has none yet.
-pub async fn certificates(store: &Store, paths: &PkiPaths, now: time::OffsetDateTime) -> Result<(), ApiError> {
+pub async fn certificates(
+    store: &Store,
+    paths: &PkiPaths,
+    now: time::OffsetDateTime,
+) -> Result<(), ApiError> {
     for seed in DEPARTMENTS.iter().filter(|d| d.client_certificate) {
         let cert_file = paths.client_cert(seed.code);
         if cert_file.exists() && paths.client_key(seed.code).exists() {
-            let fingerprint = pki::fingerprint_of_pem_file(&cert_file).map_err(|e| ApiError::Internal(e.to_string()))?;
+            let fingerprint = pki::fingerprint_of_pem_file(&cert_file)
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
             if store.certificate(&fingerprint).await.is_ok() {
                 continue;
             }
         }
-        let issued = pki::issue_client(paths, seed.code, seed.name, now).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let issued = pki::issue_client(paths, seed.code, seed.name, now)
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
         store
             .register_certificate(
                 &CertificateRecord {
@@ -117,6 +170,19 @@ pub async fn certificates(store: &Store, paths: &PkiPaths, now: time::OffsetDate
                 now.unix_timestamp() * 1000,
             )
             .await?;
+    }
+    Ok(())
+}
+
+/// Seeds the demo grants (approval bureau, real-estate centre) unless grants exist already.
+pub async fn demo_grants(store: &Store, now: i64) -> Result<(), ApiError> {
+    if !store.list_grants().await?.is_empty() {
+        return Ok(());
+    }
+    let resources = store.list_resources().await?;
+    for grant in crate::grants::demo_grants(&resources, now) {
+        grant.check().map_err(ApiError::Internal)?;
+        store.create_grant(&grant, None, "demo", now).await?;
     }
     Ok(())
 }
@@ -135,14 +201,37 @@ pub struct Login {
 }
 
 /// One account per role for the demo; `admin` alone for a plain installation.
-pub fn account_plan(demo: bool) -> Vec<(&'static str, &'static str, &'static str, &'static [Role])> {
-    let mut plan: Vec<(&str, &str, &str, &[Role])> = vec![("admin", "系统管理员", "data-bureau", &[Role::Admin])];
+pub fn account_plan(
+    demo: bool,
+) -> Vec<(&'static str, &'static str, &'static str, &'static [Role])> {
+    let mut plan: Vec<(&str, &str, &str, &[Role])> =
+        vec![("admin", "系统管理员", "data-bureau", &[Role::Admin])];
     if demo {
         plan.extend_from_slice(&[
-            ("provider", "公安局数据管理员", "public-security", &[Role::Provider] as &[Role]),
-            ("consumer", "行政审批局数据专员", "approval-bureau", &[Role::Consumer]),
-            ("issuer", "市场监管局发证员", "market-regulation", &[Role::Issuer]),
-            ("clerk", "行政审批局窗口工作人员", "approval-bureau", &[Role::Clerk, Role::Consumer]),
+            (
+                "provider",
+                "公安局数据管理员",
+                "public-security",
+                &[Role::Provider] as &[Role],
+            ),
+            (
+                "consumer",
+                "行政审批局数据专员",
+                "approval-bureau",
+                &[Role::Consumer],
+            ),
+            (
+                "issuer",
+                "市场监管局发证员",
+                "market-regulation",
+                &[Role::Issuer],
+            ),
+            (
+                "clerk",
+                "行政审批局窗口工作人员",
+                "approval-bureau",
+                &[Role::Clerk, Role::Consumer],
+            ),
             ("auditor", "电子监察员", "supervision", &[Role::Auditor]),
         ]);
     }
@@ -151,7 +240,12 @@ pub fn account_plan(demo: bool) -> Vec<(&'static str, &'static str, &'static str
 
 /// Creates the planned accounts that do not exist yet, with random passwords, and records
 /// the new logins in `logins_file` (mode 0600) beside those created earlier.
-pub async fn accounts(store: &Store, demo: bool, logins_file: &Path, now: i64) -> Result<Vec<Login>, ApiError> {
+pub async fn accounts(
+    store: &Store,
+    demo: bool,
+    logins_file: &Path,
+    now: i64,
+) -> Result<Vec<Login>, ApiError> {
     let mut logins: Vec<Login> = match std::fs::read_to_string(logins_file) {
         Ok(text) => serde_json::from_str(&text).unwrap_or_default(),
         Err(_) => Vec::new(),
@@ -164,12 +258,28 @@ pub async fn accounts(store: &Store, demo: bool, logins_file: &Path, now: i64) -
         }
         let password = auth::new_password()?;
         let roles: Roles = roles.iter().copied().collect();
-        let user = crate::routes::new_user(store, username.into(), display.into(), department.into(), roles, &password).await?;
+        let user = crate::routes::new_user(
+            store,
+            username.into(),
+            display.into(),
+            department.into(),
+            roles,
+            &password,
+        )
+        .await?;
         store.create_user(&user, now).await?;
         logins.retain(|l| l.username != username);
-        logins.push(Login { username: username.into(), password, department: department.into(), roles: roles.to_string() });
+        logins.push(Login {
+            username: username.into(),
+            password,
+            department: department.into(),
+            roles: roles.to_string(),
+        });
     }
-    write_private(logins_file, &serde_json::to_string_pretty(&logins).map_err(|e| ApiError::Internal(e.to_string()))?)?;
+    write_private(
+        logins_file,
+        &serde_json::to_string_pretty(&logins).map_err(|e| ApiError::Internal(e.to_string()))?,
+    )?;
     Ok(logins)
 }
 

@@ -4,7 +4,8 @@
 //! in tests, so each test gets its own server); `run_until_stopped` accepts connections
 //! until the shutdown signal. Each TLS connection is served by hyper with the client
 //! certificate's fingerprint attached to every request made on it; from there the axum router
-//! in [`crate::routes`] takes over.
+//! in [`crate::routes`] takes over. When `flight_listen` is configured, Arrow Flight SQL
+//! ([`crate::flight`]) is served beside it on its own port and stops with it.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use crate::config::Config;
 use crate::pki;
 use crate::store::Store;
 use crate::tls::{self, ClientCertificate};
+use tongban_catalog::query::{QueryEngine, QueryLimits};
 
 /// State shared by every request handler.
 #[derive(Debug, Clone)]
@@ -31,6 +33,29 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Serialises publications so snapshot versions are assigned one at a time.
     pub publish_lock: Arc<tokio::sync::Mutex<()>>,
+    /// The governed query engine.
+    pub engine: Arc<QueryEngine>,
+    /// Per-department query concurrency.
+    pub concurrency: Arc<crate::query::Concurrency>,
+}
+
+impl AppState {
+    /// Makes the newest snapshot of every published library queryable.
+    pub async fn load_snapshots(&self) -> Result<(), StartupError> {
+        for resource in self.store.list_resources().await? {
+            if let Some(s) = &resource.latest {
+                self.engine
+                    .set_snapshot(
+                        resource.definition.base_library,
+                        s.version,
+                        &self.config.data_dir.join(&s.path),
+                    )
+                    .await
+                    .map_err(|e| StartupError::Engine(e.to_string()))?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Failures while starting.
@@ -42,6 +67,9 @@ pub enum StartupError {
     /// The store cannot be opened.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// The query engine cannot start.
+    #[error("query engine: {0}")]
+    Engine(String),
     /// The address cannot be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -58,11 +86,15 @@ pub struct Application {
     acceptor: TlsAcceptor,
     state: AppState,
     addr: SocketAddr,
+    flight: Option<(TcpListener, TlsAcceptor, SocketAddr)>,
 }
 
 impl std::fmt::Debug for Application {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Application").field("addr", &self.addr).finish_non_exhaustive()
+        f.debug_struct("Application")
+            .field("addr", &self.addr)
+            .field("flight_addr", &self.flight_addr())
+            .finish_non_exhaustive()
     }
 }
 
@@ -99,17 +131,72 @@ impl Application {
         tls_config: Arc<rustls::ServerConfig>,
     ) -> Result<Application, StartupError> {
         let listener =
-            TcpListener::bind(config.listen).await.map_err(|source| StartupError::Bind { addr: config.listen, source })?;
-        let addr = listener.local_addr().map_err(|source| StartupError::Bind { addr: config.listen, source })?;
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| StartupError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
+        let addr = listener.local_addr().map_err(|source| StartupError::Bind {
+            addr: config.listen,
+            source,
+        })?;
         let mut config = config;
         config.listen = addr;
-        let state = AppState { store, config: Arc::new(config), publish_lock: Arc::new(tokio::sync::Mutex::new(())) };
-        Ok(Application { listener, acceptor: TlsAcceptor::from(tls_config), state, addr })
+        let flight = match config.flight_listen {
+            Some(wanted) => {
+                let listener =
+                    TcpListener::bind(wanted)
+                        .await
+                        .map_err(|source| StartupError::Bind {
+                            addr: wanted,
+                            source,
+                        })?;
+                let bound = listener.local_addr().map_err(|source| StartupError::Bind {
+                    addr: wanted,
+                    source,
+                })?;
+                config.flight_listen = Some(bound);
+                Some((
+                    listener,
+                    TlsAcceptor::from(crate::flight::tls_config(&tls_config)),
+                    bound,
+                ))
+            }
+            None => None,
+        };
+        let limits = QueryLimits {
+            memory_bytes: (config.query.memory_mb as usize) << 20,
+            batch_size: 8192,
+            target_partitions: config.query.target_partitions as usize,
+        };
+        let engine =
+            Arc::new(QueryEngine::new(&limits).map_err(|e| StartupError::Engine(e.to_string()))?);
+        let state = AppState {
+            store,
+            config: Arc::new(config),
+            publish_lock: Arc::new(tokio::sync::Mutex::new(())),
+            engine,
+            concurrency: Arc::new(crate::query::Concurrency::default()),
+        };
+        state.load_snapshots().await?;
+        Ok(Application {
+            listener,
+            acceptor: TlsAcceptor::from(tls_config),
+            state,
+            addr,
+            flight,
+        })
     }
 
     /// The bound address (with the real port when 0 was asked for).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The bound Flight SQL address, when `flight_listen` is configured.
+    pub fn flight_addr(&self) -> Option<SocketAddr> {
+        self.flight.as_ref().map(|(_, _, addr)| *addr)
     }
 
     /// The shared state, e.g. for seeding in tests.
@@ -139,7 +226,16 @@ impl Application {
         handle
     }
 
-    async fn serve(self, mut stopped: watch::Receiver<bool>) -> std::io::Result<()> {
+    async fn serve(mut self, mut stopped: watch::Receiver<bool>) -> std::io::Result<()> {
+        let flight = self.flight.take().map(|(listener, acceptor, addr)| {
+            let serving =
+                crate::flight::serve(self.state.clone(), listener, acceptor, stopped.clone());
+            tokio::spawn(async move {
+                if let Err(e) = serving.await {
+                    tracing::error!(%addr, error = %e, "Flight SQL stopped with an error");
+                }
+            })
+        });
         let router = crate::routes::router(self.state.clone());
         let handshake = Duration::from_secs(self.state.config.limits.handshake_seconds.max(1));
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -178,13 +274,17 @@ impl Application {
                     .1
                     .peer_certificates()
                     .and_then(|chain| chain.first())
-                    .map(|leaf| ClientCertificate { fingerprint: pki::fingerprint(leaf) });
-                let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
-                    if let Some(client) = &client {
-                        request.extensions_mut().insert(client.clone());
-                    }
-                    router.clone().oneshot(request)
-                });
+                    .map(|leaf| ClientCertificate {
+                        fingerprint: pki::fingerprint(leaf),
+                    });
+                let service = hyper::service::service_fn(
+                    move |mut request: hyper::Request<hyper::body::Incoming>| {
+                        if let Some(client) = &client {
+                            request.extensions_mut().insert(client.clone());
+                        }
+                        router.clone().oneshot(request)
+                    },
+                );
                 let builder = auto::Builder::new(TokioExecutor::new());
                 let connection = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
                 if let Err(e) = watcher.watch(connection.into_owned()).await {
@@ -194,6 +294,9 @@ impl Application {
         }
         // Let requests in flight finish, but not forever.
         let _ = tokio::time::timeout(Duration::from_secs(10), graceful.shutdown()).await;
+        if let Some(flight) = flight {
+            let _ = tokio::time::timeout(Duration::from_secs(10), flight).await;
+        }
         self.state.store.close().await;
         Ok(())
     }

@@ -44,7 +44,10 @@ pub enum TlsError {
 }
 
 fn file_error(path: &Path, message: impl ToString) -> TlsError {
-    TlsError::File { path: path.display().to_string(), message: message.to_string() }
+    TlsError::File {
+        path: path.display().to_string(),
+        message: message.to_string(),
+    }
 }
 
 fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {

@@ -11,12 +11,26 @@ async fn healthz_needs_no_authentication_and_v1_always_does() -> anyhow::Result<
     let health = anon.get(format!("{}/healthz", hub.base())).send().await?;
     assert_eq!(health.status(), StatusCode::OK);
 
-    for path in ["/v1/catalog/resources", "/v1/catalog/dcat", "/v1/me", "/v1/departments", "/v1/users", "/v1/no/such/route"] {
+    for path in [
+        "/v1/catalog/resources",
+        "/v1/catalog/dcat",
+        "/v1/me",
+        "/v1/departments",
+        "/v1/users",
+        "/v1/no/such/route",
+    ] {
         let response = anon.get(format!("{}{path}", hub.base())).send().await?;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{path}");
         assert_eq!(error_code(response).await?, "auth.required", "{path}");
     }
-    let posted = anon.post(format!("{}/v1/catalog/resources/101001-000001/snapshots", hub.base())).body("x").send().await?;
+    let posted = anon
+        .post(format!(
+            "{}/v1/catalog/resources/101001-000001/snapshots",
+            hub.base()
+        ))
+        .body("x")
+        .send()
+        .await?;
     assert_eq!(posted.status(), StatusCode::UNAUTHORIZED);
     Ok(())
 }
@@ -24,12 +38,33 @@ async fn healthz_needs_no_authentication_and_v1_always_does() -> anyhow::Result<
 #[tokio::test]
 async fn department_certificates_map_to_their_department() -> anyhow::Result<()> {
     let hub = TestHub::start().await?;
-    for dept in ["public-security", "market-regulation", "credit-office", "health-commission", "civil-affairs", "real-estate", "approval-bureau", "supervision"] {
-        let me: Value = hub.department(dept)?.get(format!("{}/v1/me", hub.base())).send().await?.json().await?;
+    for dept in [
+        "public-security",
+        "market-regulation",
+        "credit-office",
+        "health-commission",
+        "civil-affairs",
+        "real-estate",
+        "approval-bureau",
+        "supervision",
+    ] {
+        let me: Value = hub
+            .department(dept)?
+            .get(format!("{}/v1/me", hub.base()))
+            .send()
+            .await?
+            .json()
+            .await?;
         assert_eq!(me["department"], dept);
         assert_eq!(me["credential"]["method"], "certificate");
     }
-    let me: Value = hub.department("approval-bureau")?.get(format!("{}/v1/me", hub.base())).send().await?.json().await?;
+    let me: Value = hub
+        .department("approval-bureau")?
+        .get(format!("{}/v1/me", hub.base()))
+        .send()
+        .await?
+        .json()
+        .await?;
     assert_eq!(me["roles"], json!(["consumer", "clerk"]));
     Ok(())
 }
@@ -41,15 +76,37 @@ async fn foreign_and_unregistered_certificates_are_refused() -> anyhow::Result<(
     let other = tempfile::tempdir()?;
     let other_pki = tongban_gateway::pki::PkiPaths::new(other.path());
     tongban_gateway::pki::ensure_ca_and_server(&other_pki, &[], time::OffsetDateTime::now_utc())?;
-    tongban_gateway::pki::issue_client(&other_pki, "approval-bureau", "冒充", time::OffsetDateTime::now_utc())?;
-    let foreign = client(&hub.pki().ca_cert(), Some((&other_pki.client_cert("approval-bureau"), &other_pki.client_key("approval-bureau"))))?;
+    tongban_gateway::pki::issue_client(
+        &other_pki,
+        "approval-bureau",
+        "冒充",
+        time::OffsetDateTime::now_utc(),
+    )?;
+    let foreign = client(
+        &hub.pki().ca_cert(),
+        Some((
+            &other_pki.client_cert("approval-bureau"),
+            &other_pki.client_key("approval-bureau"),
+        )),
+    )?;
     let attempt = foreign.get(format!("{}/v1/me", hub.base())).send().await;
-    assert!(attempt.is_err(), "a foreign certificate must not complete the handshake");
+    assert!(
+        attempt.is_err(),
+        "a foreign certificate must not complete the handshake"
+    );
 
     // A certificate the hub's CA signed but the hub never registered is refused by the store.
     let pki = hub.pki();
-    tongban_gateway::pki::issue_client(&pki, "rogue", "未登记部门", time::OffsetDateTime::now_utc())?;
-    let rogue = client(&pki.ca_cert(), Some((&pki.client_cert("rogue"), &pki.client_key("rogue"))))?;
+    tongban_gateway::pki::issue_client(
+        &pki,
+        "rogue",
+        "未登记部门",
+        time::OffsetDateTime::now_utc(),
+    )?;
+    let rogue = client(
+        &pki.ca_cert(),
+        Some((&pki.client_cert("rogue"), &pki.client_key("rogue"))),
+    )?;
     let response = rogue.get(format!("{}/v1/me", hub.base())).send().await?;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(error_code(response).await?, "auth.unknown_certificate");
@@ -62,36 +119,80 @@ async fn people_sign_in_with_passwords_and_use_bearer_tokens() -> anyhow::Result
     let anon = hub.anonymous()?;
     let login = format!("{}/v1/auth/login", hub.base());
 
-    for (username, password) in [("auditor", "wrong password!"), ("nobody", "whatever-password")] {
-        let response = anon.post(&login).json(&json!({"username": username, "password": password})).send().await?;
+    for (username, password) in [
+        ("auditor", "wrong password!"),
+        ("nobody", "whatever-password"),
+    ] {
+        let response = anon
+            .post(&login)
+            .json(&json!({"username": username, "password": password}))
+            .send()
+            .await?;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(error_code(response).await?, "auth.invalid_credentials");
     }
 
     let token = hub.token("auditor").await?;
-    let me: Value = anon.get(format!("{}/v1/me", hub.base())).bearer_auth(&token).send().await?.json().await?;
+    let me: Value = anon
+        .get(format!("{}/v1/me", hub.base()))
+        .bearer_auth(&token)
+        .send()
+        .await?
+        .json()
+        .await?;
     assert_eq!(me["department"], "supervision");
     assert_eq!(me["roles"], json!(["auditor"]));
     assert_eq!(me["credential"]["username"], "auditor");
 
     // Roles decide: an auditor may not list users, the admin may.
-    let users = anon.get(format!("{}/v1/users", hub.base())).bearer_auth(&token).send().await?;
+    let users = anon
+        .get(format!("{}/v1/users", hub.base()))
+        .bearer_auth(&token)
+        .send()
+        .await?;
     assert_eq!(users.status(), StatusCode::FORBIDDEN);
     assert_eq!(error_code(users).await?, "auth.forbidden");
     let admin = hub.token("admin").await?;
-    let users: Value = anon.get(format!("{}/v1/users", hub.base())).bearer_auth(&admin).send().await?.json().await?;
+    let users: Value = anon
+        .get(format!("{}/v1/users", hub.base()))
+        .bearer_auth(&admin)
+        .send()
+        .await?
+        .json()
+        .await?;
     assert!(users.as_array().is_some_and(|u| u.len() >= 6));
 
-    let out = anon.post(format!("{}/v1/auth/logout", hub.base())).bearer_auth(&token).send().await?;
+    let out = anon
+        .post(format!("{}/v1/auth/logout", hub.base()))
+        .bearer_auth(&token)
+        .send()
+        .await?;
     assert_eq!(out.status(), StatusCode::NO_CONTENT);
-    let after = anon.get(format!("{}/v1/me", hub.base())).bearer_auth(&token).send().await?;
+    let after = anon
+        .get(format!("{}/v1/me", hub.base()))
+        .bearer_auth(&token)
+        .send()
+        .await?;
     assert_eq!(after.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(error_code(after).await?, "auth.invalid_token");
 
-    for forged in ["Bearer ", "Bearer AAAA", "Basic YWRtaW46YWRtaW4=", "Bearer ' OR 1=1 --"] {
-        let response = anon.get(format!("{}/v1/me", hub.base())).header("authorization", forged).send().await?;
+    for forged in [
+        "Bearer ",
+        "Bearer AAAA",
+        "Basic YWRtaW46YWRtaW4=",
+        "Bearer ' OR 1=1 --",
+    ] {
+        let response = anon
+            .get(format!("{}/v1/me", hub.base()))
+            .header("authorization", forged)
+            .send()
+            .await?;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{forged}");
-        assert_eq!(error_code(response).await?, "auth.invalid_token", "{forged}");
+        assert_eq!(
+            error_code(response).await?,
+            "auth.invalid_token",
+            "{forged}"
+        );
     }
     Ok(())
 }
@@ -116,7 +217,11 @@ async fn admins_create_accounts_within_the_department_roles() -> anyhow::Result<
     let weak = create(json!({"username": "clerk4", "display_name": "弱", "department": "approval-bureau", "roles": ["clerk"], "password": "short"})).await?;
     assert_eq!(weak.status(), StatusCode::BAD_REQUEST);
 
-    let signed_in = anon.post(format!("{}/v1/auth/login", hub.base())).json(&json!({"username": "clerk2", "password": "a long enough password"})).send().await?;
+    let signed_in = anon
+        .post(format!("{}/v1/auth/login", hub.base()))
+        .json(&json!({"username": "clerk2", "password": "a long enough password"}))
+        .send()
+        .await?;
     assert_eq!(signed_in.status(), StatusCode::OK);
     Ok(())
 }
@@ -129,11 +234,20 @@ async fn bad_requests_get_stable_codes() -> anyhow::Result<()> {
     let login = format!("{}/v1/auth/login", hub.base());
 
     let huge = "x".repeat(1 << 20);
-    let response = anon.post(&login).json(&json!({"username": "admin", "password": huge})).send().await?;
+    let response = anon
+        .post(&login)
+        .json(&json!({"username": "admin", "password": huge}))
+        .send()
+        .await?;
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(error_code(response).await?, "request.body_too_large");
 
-    let response = anon.post(&login).header("content-type", "application/json").body("{\"username\": ").send().await?;
+    let response = anon
+        .post(&login)
+        .header("content-type", "application/json")
+        .body("{\"username\": ")
+        .send()
+        .await?;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert_eq!(error_code(response).await?, "request.invalid");
 
@@ -141,10 +255,21 @@ async fn bad_requests_get_stable_codes() -> anyhow::Result<()> {
     assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert_eq!(error_code(response).await?, "request.media_type");
 
-    let response = anon.post(&login).json(&json!({"username": "admin", "password": "x", "role": "admin"})).send().await?;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST, "unknown fields are refused");
+    let response = anon
+        .post(&login)
+        .json(&json!({"username": "admin", "password": "x", "role": "admin"}))
+        .send()
+        .await?;
+    assert_eq!(
+        response.status(),
+        StatusCode::BAD_REQUEST,
+        "unknown fields are refused"
+    );
 
-    let response = dept.get(format!("{}/v1/no/such/route", hub.base())).send().await?;
+    let response = dept
+        .get(format!("{}/v1/no/such/route", hub.base()))
+        .send()
+        .await?;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     assert_eq!(error_code(response).await?, "request.no_route");
 
@@ -152,11 +277,17 @@ async fn bad_requests_get_stable_codes() -> anyhow::Result<()> {
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     assert_eq!(error_code(response).await?, "request.no_route");
 
-    let response = dept.delete(format!("{}/v1/catalog/resources", hub.base())).send().await?;
+    let response = dept
+        .delete(format!("{}/v1/catalog/resources", hub.base()))
+        .send()
+        .await?;
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(error_code(response).await?, "request.method_not_allowed");
 
-    let response = dept.get(format!("{}/v1/catalog/resources/not-a-code", hub.base())).send().await?;
+    let response = dept
+        .get(format!("{}/v1/catalog/resources/not-a-code", hub.base()))
+        .send()
+        .await?;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert_eq!(error_code(response).await?, "catalog.invalid_code");
     Ok(())
@@ -165,7 +296,10 @@ async fn bad_requests_get_stable_codes() -> anyhow::Result<()> {
 #[tokio::test]
 async fn plain_http_is_not_served() -> anyhow::Result<()> {
     let hub = TestHub::start().await?;
-    let plain = reqwest::Client::new().get(format!("http://{}/healthz", hub.addr)).send().await;
+    let plain = reqwest::Client::new()
+        .get(format!("http://{}/healthz", hub.addr))
+        .send()
+        .await;
     assert!(plain.map(|r| !r.status().is_success()).unwrap_or(true));
     Ok(())
 }

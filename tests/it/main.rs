@@ -1,4 +1,6 @@
 //! End-to-end tests of the gateway over real HTTPS with real certificates.
 
 mod catalog;
+mod flight;
 mod gateway;
+mod query;

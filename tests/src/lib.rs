@@ -20,6 +20,8 @@ pub struct TestHub {
     pub dir: tempfile::TempDir,
     /// The bound address.
     pub addr: SocketAddr,
+    /// The bound Arrow Flight SQL address, for hubs started with it.
+    pub flight_addr: Option<SocketAddr>,
     /// The configuration in force.
     pub config: Config,
     /// Seeded accounts and their passwords.
@@ -31,33 +33,51 @@ impl TestHub {
     /// Initialises a demo directory (departments, PKI, accounts, catalogue; no data) and
     /// starts the gateway on a free loopback port.
     pub async fn start() -> anyhow::Result<TestHub> {
-        let dir = tempfile::tempdir()?;
-        let (config, logins) = cli::init(dir.path(), "127.0.0.1:0".parse()?, None, &[], true).await?;
-        let app = Application::build(config.clone()).await?;
-        let addr = app.local_addr();
-        let handle = app.spawn();
-        Ok(TestHub { dir, addr, config, logins, _handle: handle })
+        TestHub::launch(0, false).await
     }
 
     /// Like [`TestHub::start`], with `people` synthetic people (and their entities and credit
     /// records) published before the gateway starts.
     pub async fn with_data(people: usize) -> anyhow::Result<TestHub> {
-        let hub = TestHub::start().await?;
-        let store = Store::connect(hub.config.store.url.expose(), 2).await?;
-        let generated = hub.dir.path().join("generated");
-        let config = tongban_schemas::generate::GeneratorConfig::new(7, people, cli::today());
-        tongban_schemas::generate::generate(&config, &generated, &|_| {})?;
-        for library in BaseLibrary::ALL {
-            let mut files: Vec<PathBuf> = std::fs::read_dir(generated.join(library.table_name()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .collect();
-            files.sort();
-            tongban_gateway::publish::publish_files(&store, &hub.config.data_dir, library, files, "test", cli::today())
-                .await
-                .map_err(|e| anyhow::anyhow!("publishing {library}: {e}"))?;
+        TestHub::launch(people, false).await
+    }
+
+    /// Like [`TestHub::with_data`], also serving Arrow Flight SQL on a free loopback port
+    /// ([`TestHub::flight_uri`]).
+    pub async fn with_data_and_flight(people: usize) -> anyhow::Result<TestHub> {
+        TestHub::launch(people, true).await
+    }
+
+    async fn launch(people: usize, flight: bool) -> anyhow::Result<TestHub> {
+        let dir = tempfile::tempdir()?;
+        let (mut config, logins) =
+            cli::init(dir.path(), "127.0.0.1:0".parse()?, None, &[], true).await?;
+        if people > 0 {
+            publish(dir.path(), &config, people).await?;
         }
-        store.close().await;
-        Ok(hub)
+        if flight {
+            config.flight_listen = Some("127.0.0.1:0".parse()?);
+        }
+        let app = Application::build(config.clone()).await?;
+        let addr = app.local_addr();
+        let flight_addr = app.flight_addr();
+        let handle = app.spawn();
+        Ok(TestHub {
+            dir,
+            addr,
+            flight_addr,
+            config,
+            logins,
+            _handle: handle,
+        })
+    }
+
+    /// `grpc+tls://127.0.0.1:<port>` of the Flight SQL endpoint.
+    pub fn flight_uri(&self) -> anyhow::Result<String> {
+        let addr = self
+            .flight_addr
+            .context("this hub was started without Flight SQL")?;
+        Ok(format!("grpc+tls://{addr}"))
     }
 
     /// `https://127.0.0.1:<port>`.
@@ -78,7 +98,10 @@ impl TestHub {
     /// A client presenting `department`'s certificate.
     pub fn department(&self, department: &str) -> anyhow::Result<reqwest::Client> {
         let pki = self.pki();
-        client(&pki.ca_cert(), Some((&pki.client_cert(department), &pki.client_key(department))))
+        client(
+            &pki.ca_cert(),
+            Some((&pki.client_cert(department), &pki.client_key(department))),
+        )
     }
 
     /// The seeded password of `username`.
@@ -98,16 +121,52 @@ impl TestHub {
             .json(&serde_json::json!({"username": username, "password": self.password(username)?}))
             .send()
             .await?;
-        anyhow::ensure!(response.status() == 200, "login failed: {}", response.status());
+        anyhow::ensure!(
+            response.status() == 200,
+            "login failed: {}",
+            response.status()
+        );
         let body: serde_json::Value = response.json().await?;
-        body["token"].as_str().map(str::to_owned).context("no token in the login answer")
+        body["token"]
+            .as_str()
+            .map(str::to_owned)
+            .context("no token in the login answer")
     }
+}
+
+/// Generates `people` synthetic people with linked records and publishes every library.
+async fn publish(dir: &Path, config: &Config, people: usize) -> anyhow::Result<()> {
+    let store = Store::connect(config.store.url.expose(), 2).await?;
+    let generated = dir.join("generated");
+    let generator = tongban_schemas::generate::GeneratorConfig::new(7, people, cli::today());
+    tongban_schemas::generate::generate(&generator, &generated, &|_| {})?;
+    for library in BaseLibrary::ALL {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(generated.join(library.table_name()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        files.sort();
+        tongban_gateway::publish::publish_files(
+            &store,
+            &config.data_dir,
+            library,
+            files,
+            "test",
+            cli::today(),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("publishing {library}: {e}"))?;
+    }
+    store.close().await;
+    Ok(())
 }
 
 /// An HTTPS client trusting `ca`, optionally presenting a certificate and key.
 pub fn client(ca: &Path, identity: Option<(&Path, &Path)>) -> anyhow::Result<reqwest::Client> {
     let ca = reqwest::Certificate::from_pem(&std::fs::read(ca)?)?;
-    let mut builder = reqwest::Client::builder().add_root_certificate(ca).tls_built_in_root_certs(false).use_rustls_tls();
+    let mut builder = reqwest::Client::builder()
+        .add_root_certificate(ca)
+        .tls_built_in_root_certs(false)
+        .use_rustls_tls();
     if let Some((cert, key)) = identity {
         let mut pem = std::fs::read(cert)?;
         pem.extend(std::fs::read(key)?);
@@ -119,5 +178,8 @@ pub fn client(ca: &Path, identity: Option<(&Path, &Path)>) -> anyhow::Result<req
 /// The `error.code` of an error body.
 pub async fn error_code(response: reqwest::Response) -> anyhow::Result<String> {
     let body: serde_json::Value = response.json().await?;
-    body["error"]["code"].as_str().map(str::to_owned).with_context(|| format!("not an error body: {body}"))
+    body["error"]["code"]
+        .as_str()
+        .map(str::to_owned)
+        .with_context(|| format!("not an error body: {body}"))
 }

@@ -13,13 +13,19 @@ use crate::startup::AppState;
 use crate::store::{NewUser, Store, StoreError};
 
 /// `GET /v1/departments`: every department and its roles (any authenticated caller).
-pub(super) async fn departments(State(state): State<AppState>, _principal: Principal) -> Result<Json<Value>, ApiError> {
+pub(super) async fn departments(
+    State(state): State<AppState>,
+    _principal: Principal,
+) -> Result<Json<Value>, ApiError> {
     let list = state.store.list_departments().await?;
     Ok(Json(json!(list)))
 }
 
 /// `GET /v1/users` (admin).
-pub(super) async fn users(State(state): State<AppState>, principal: Principal) -> Result<Json<Value>, ApiError> {
+pub(super) async fn users(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<Value>, ApiError> {
     principal.require(Role::Admin)?;
     let list: Vec<Value> = state
         .store
@@ -56,13 +62,30 @@ pub(super) async fn create_user(
     ApiJson(body): ApiJson<CreateUser>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     principal.require(Role::Admin)?;
-    let user = new_user(&state.store, body.username, body.display_name, body.department, body.roles.into_iter().collect(), &body.password).await?;
-    let id = state.store.create_user(&user, chrono::Utc::now().timestamp_millis()).await.map_err(|e| match e {
-        StoreError::Conflict(_) => ApiError::Conflict(format!("username `{}` is taken", user.username)),
-        other => other.into(),
-    })?;
+    let user = new_user(
+        &state.store,
+        body.username,
+        body.display_name,
+        body.department,
+        body.roles.into_iter().collect(),
+        &body.password,
+    )
+    .await?;
+    let id = state
+        .store
+        .create_user(&user, chrono::Utc::now().timestamp_millis())
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict(_) => {
+                ApiError::Conflict(format!("username `{}` is taken", user.username))
+            }
+            other => other.into(),
+        })?;
     tracing::info!(actor = %principal.actor(), user = %user.username, "user created");
-    Ok((StatusCode::CREATED, Json(json!({"id": id, "username": user.username, "roles": user.roles}))))
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"id": id, "username": user.username, "roles": user.roles})),
+    ))
 }
 
 /// Checks a new account and hashes its password. Shared by the API and the CLI.
@@ -76,23 +99,38 @@ pub(crate) async fn new_user(
 ) -> Result<NewUser, ApiError> {
     let valid_name = !username.is_empty()
         && username.len() <= 64
-        && username.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        && username
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
     if !valid_name {
-        return Err(ApiError::BadRequest("a username is 1–64 letters, digits, '-', '_' or '.'".into()));
+        return Err(ApiError::BadRequest(
+            "a username is 1–64 letters, digits, '-', '_' or '.'".into(),
+        ));
     }
     if password.chars().count() < 12 || password.len() > 256 {
-        return Err(ApiError::BadRequest("a password has at least 12 characters".into()));
+        return Err(ApiError::BadRequest(
+            "a password has at least 12 characters".into(),
+        ));
     }
     let dept = store.department(&department).await.map_err(|e| match e {
         StoreError::NotFound => ApiError::NotFound("department"),
         other => other.into(),
     })?;
     if !roles.is_subset_of(dept.roles) {
-        return Err(ApiError::BadRequest(format!("the department {} does not hold all of the roles {roles}", dept.code)));
+        return Err(ApiError::BadRequest(format!(
+            "the department {} does not hold all of the roles {roles}",
+            dept.code
+        )));
     }
     let password = password.to_owned();
     let password_hash = tokio::task::spawn_blocking(move || auth::hash_password(&password))
         .await
         .map_err(|_| ApiError::Internal("password hashing task failed".into()))??;
-    Ok(NewUser { username, display_name, department, roles, password_hash })
+    Ok(NewUser {
+        username,
+        display_name,
+        department,
+        roles,
+        password_hash,
+    })
 }

@@ -20,7 +20,10 @@ pub(super) struct Login {
 }
 
 /// `POST /v1/auth/login`: a bearer token for a username and password.
-pub(super) async fn login(State(state): State<AppState>, ApiJson(body): ApiJson<Login>) -> Result<(StatusCode, Json<Value>), ApiError> {
+pub(super) async fn login(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<Login>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     if body.username.is_empty() || body.username.len() > 64 || body.password.len() > 256 {
         return Err(ApiError::InvalidCredentials);
     }
@@ -29,7 +32,10 @@ pub(super) async fn login(State(state): State<AppState>, ApiJson(body): ApiJson<
         Err(StoreError::NotFound) => None,
         Err(e) => return Err(e.into()),
     };
-    let hash = found.as_ref().map(|u| u.password_hash.clone()).unwrap_or_else(|| auth::decoy_hash().to_owned());
+    let hash = found
+        .as_ref()
+        .map(|u| u.password_hash.clone())
+        .unwrap_or_else(|| auth::decoy_hash().to_owned());
     let password = body.password;
     // Argon2 is deliberately slow; keep it off the async workers.
     let matches = tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash))
@@ -44,7 +50,12 @@ pub(super) async fn login(State(state): State<AppState>, ApiJson(body): ApiJson<
     let expires = now + chrono::Duration::minutes(state.config.auth.token_minutes);
     state
         .store
-        .create_session(&auth::token_hash(&token), user.id, now.timestamp_millis(), expires.timestamp_millis())
+        .create_session(
+            &auth::token_hash(&token),
+            user.id,
+            now.timestamp_millis(),
+            expires.timestamp_millis(),
+        )
         .await?;
     tracing::info!(user = %user.username, dept = %user.department, "signed in");
     Ok((
@@ -65,13 +76,20 @@ pub(super) async fn login(State(state): State<AppState>, ApiJson(body): ApiJson<
 }
 
 /// `POST /v1/auth/logout`: ends the caller's session.
-pub(super) async fn logout(State(state): State<AppState>, principal: Principal, headers: HeaderMap) -> Result<StatusCode, ApiError> {
+pub(super) async fn logout(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
     let token = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .ok_or_else(|| ApiError::BadRequest("only a signed-in person can sign out".into()))?;
-    state.store.revoke_session(&auth::token_hash(token.trim())).await?;
+    state
+        .store
+        .revoke_session(&auth::token_hash(token.trim()))
+        .await?;
     tracing::info!(actor = %principal.actor(), "signed out");
     Ok(StatusCode::NO_CONTENT)
 }

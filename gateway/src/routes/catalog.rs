@@ -18,7 +18,12 @@ use crate::store::{ResourceRecord, SnapshotRecord, StoreError};
 
 fn millis_to_rfc3339(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("+08:00 is a valid offset")).to_rfc3339())
+        .map(|t| {
+            t.with_timezone(
+                &chrono::FixedOffset::east_opt(8 * 3600).expect("+08:00 is a valid offset"),
+            )
+            .to_rfc3339()
+        })
         .unwrap_or_default()
 }
 
@@ -73,16 +78,25 @@ fn resource_view(r: &ResourceRecord) -> Value {
 
 async fn find(state: &AppState, code: &str) -> Result<ResourceRecord, ApiError> {
     let code = ResourceCode::parse(code)?;
-    state.store.resource(&code.to_string()).await.map_err(|e| match e {
-        StoreError::NotFound => ApiError::NotFound("resource"),
-        other => other.into(),
-    })
+    state
+        .store
+        .resource(&code.to_string())
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => ApiError::NotFound("resource"),
+            other => other.into(),
+        })
 }
 
 /// `GET /v1/catalog/resources`.
-pub(super) async fn list(State(state): State<AppState>, _principal: Principal) -> Result<Json<Value>, ApiError> {
+pub(super) async fn list(
+    State(state): State<AppState>,
+    _principal: Principal,
+) -> Result<Json<Value>, ApiError> {
     let resources = state.store.list_resources().await?;
-    Ok(Json(Value::Array(resources.iter().map(resource_view).collect())))
+    Ok(Json(Value::Array(
+        resources.iter().map(resource_view).collect(),
+    )))
 }
 
 /// `GET /v1/catalog/resources/{code}` (the code's `/` is written `%2F` or `-`).
@@ -102,12 +116,18 @@ pub(super) async fn snapshots(
     Path(code): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let resource = find(&state, &normalise(&code)).await?;
-    let list = state.store.snapshots(&resource.definition.code.to_string()).await?;
+    let list = state
+        .store
+        .snapshots(&resource.definition.code.to_string())
+        .await?;
     Ok(Json(Value::Array(list.iter().map(snapshot_view).collect())))
 }
 
 /// `GET /v1/catalog/dcat`: the catalogue as DCAT JSON-LD.
-pub(super) async fn dcat(State(state): State<AppState>, _principal: Principal) -> Result<impl IntoResponse, ApiError> {
+pub(super) async fn dcat(
+    State(state): State<AppState>,
+    _principal: Principal,
+) -> Result<impl IntoResponse, ApiError> {
     let base = state.config.base_url();
     let resources = state.store.list_resources().await?;
     let datasets = resources
@@ -142,7 +162,11 @@ pub(super) async fn publish(
     if resource.definition.provider.department != principal.department {
         return Err(ApiError::NotProvider);
     }
-    let extension = match headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(|v| v.split(';').next().unwrap_or("").trim()) {
+    let extension = match headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or("").trim())
+    {
         Some("text/csv") => "csv",
         Some("application/vnd.apache.parquet") | Some("application/x-parquet") => "parquet",
         _ => {
@@ -152,13 +176,18 @@ pub(super) async fn publish(
         }
     };
     let limit = state.config.limits.max_upload_bytes;
-    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > limit) {
         return Err(ApiError::BodyTooLarge);
     }
     let uploads = state.config.data_dir.join("uploads");
     std::fs::create_dir_all(&uploads)?;
-    let mut file = tempfile::Builder::new().suffix(&format!(".{extension}")).tempfile_in(&uploads)?;
+    let mut file = tempfile::Builder::new()
+        .suffix(&format!(".{extension}"))
+        .tempfile_in(&uploads)?;
     let mut received = 0usize;
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
@@ -170,7 +199,9 @@ pub(super) async fn publish(
         file.write_all(&chunk)?;
     }
     file.flush()?;
-    let today = chrono::Utc::now().with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("valid offset")).date_naive();
+    let today = chrono::Utc::now()
+        .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("valid offset"))
+        .date_naive();
     let _guard = state.publish_lock.lock().await;
     let record = crate::publish::publish_files(
         &state.store,
@@ -181,11 +212,26 @@ pub(super) async fn publish(
         today,
     )
     .await?;
+    if let Err(e) = state
+        .engine
+        .set_snapshot(
+            resource.definition.base_library,
+            record.version,
+            &state.config.data_dir.join(&record.path),
+        )
+        .await
+    {
+        tracing::error!(error = %e, "published snapshot could not be opened for queries");
+    }
     Ok((StatusCode::CREATED, Json(snapshot_view(&record))))
 }
 
 /// Resource codes contain a `/`; in a path segment clients may write it as `%2F` (decoded by
 /// the router) or as `-`.
 fn normalise(code: &str) -> String {
-    if code.contains('/') { code.to_owned() } else { code.replacen('-', "/", 1) }
+    if code.contains('/') {
+        code.to_owned()
+    } else {
+        code.replacen('-', "/", 1)
+    }
 }

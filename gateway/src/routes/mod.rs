@@ -8,6 +8,7 @@ mod admin;
 pub(crate) use admin::new_user;
 mod auth;
 mod catalog;
+mod query;
 
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
@@ -40,6 +41,7 @@ pub fn router(state: AppState) -> Router {
                 .layer(axum::extract::DefaultBodyLimit::max(upload_limit)),
         )
         .route("/catalog/dcat", get(catalog::dcat))
+        .route("/query", post(query::run))
         .fallback(v1_fallback)
         .layer(axum::extract::DefaultBodyLimit::max(json_limit));
     Router::new()
@@ -47,7 +49,9 @@ pub fn router(state: AppState) -> Router {
         .nest("/v1", v1)
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            panic_response,
+        ))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -86,10 +90,12 @@ where
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         match Json::<T>::from_request(req, state).await {
             Ok(Json(value)) => Ok(ApiJson(value)),
-            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::BodyTooLarge),
-            Err(axum::extract::rejection::JsonRejection::MissingJsonContentType(_)) => {
-                Err(ApiError::UnsupportedMediaType("expected Content-Type: application/json".into()))
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(ApiError::BodyTooLarge)
             }
+            Err(axum::extract::rejection::JsonRejection::MissingJsonContentType(_)) => Err(
+                ApiError::UnsupportedMediaType("expected Content-Type: application/json".into()),
+            ),
             Err(rejection) => Err(ApiError::BadRequest(rejection.body_text())),
         }
     }

@@ -6,6 +6,8 @@
 //! end has its own migrations because their DDL differs. Columns stay to BIGINT and TEXT so
 //! that values decode the same on both. This module is the only place SQL is written.
 
+mod audit;
+mod grants;
 mod records;
 
 use std::str::FromStr;
@@ -13,6 +15,8 @@ use std::str::FromStr;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Row};
 
+pub use audit::AuditRow;
+pub use grants::{GrantRecord, RequestRecord};
 pub use records::*;
 
 use crate::auth::{Role, Roles};
@@ -53,7 +57,9 @@ impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match &e {
             sqlx::Error::RowNotFound => StoreError::NotFound,
-            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(db.message().to_owned()),
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                StoreError::Conflict(db.message().to_owned())
+            }
             _ => StoreError::Database(e),
         }
     }
@@ -193,7 +199,11 @@ impl Store {
             .bind(username)
             .execute(&self.pool)
             .await?;
-        if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+        if done.rows_affected() == 0 {
+            Err(StoreError::NotFound)
+        } else {
+            Ok(())
+        }
     }
 
     /// A user by name, with the password hash, for sign-in.
@@ -220,7 +230,13 @@ impl Store {
     }
 
     /// Records a new session; only the token's hash is stored.
-    pub async fn create_session(&self, token_hash: &str, user_id: i64, now: i64, expires_at: i64) -> StoreResult<()> {
+    pub async fn create_session(
+        &self,
+        token_hash: &str,
+        user_id: i64,
+        now: i64,
+        expires_at: i64,
+    ) -> StoreResult<()> {
         sqlx::query("INSERT INTO sessions (token_hash, user_id, created_at, expires_at, revoked) VALUES ($1, $2, $3, $4, 0)")
             .bind(token_hash)
             .bind(user_id)
@@ -274,7 +290,10 @@ impl Store {
     }
 
     /// The department a certificate fingerprint is registered to.
-    pub async fn certificate(&self, fingerprint: &str) -> StoreResult<(CertificateRecord, Department)> {
+    pub async fn certificate(
+        &self,
+        fingerprint: &str,
+    ) -> StoreResult<(CertificateRecord, Department)> {
         let row = sqlx::query(
             "SELECT c.fingerprint, c.department_code, c.subject, c.not_after, c.revoked, d.code, d.name, d.uscc, d.roles
              FROM client_certificates c JOIN departments d ON d.code = c.department_code WHERE c.fingerprint = $1",
@@ -304,11 +323,19 @@ impl Store {
             .bind(fingerprint)
             .execute(&self.pool)
             .await?;
-        if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+        if done.rows_affected() == 0 {
+            Err(StoreError::NotFound)
+        } else {
+            Ok(())
+        }
     }
 
     /// Whether a department has at least one live certificate.
-    pub async fn department_has_certificate(&self, department: &str, now_secs: i64) -> StoreResult<bool> {
+    pub async fn department_has_certificate(
+        &self,
+        department: &str,
+        now_secs: i64,
+    ) -> StoreResult<bool> {
         let row = sqlx::query(
             "SELECT COUNT(*) FROM client_certificates WHERE department_code = $1 AND revoked = 0 AND not_after > $2",
         )
@@ -322,8 +349,13 @@ impl Store {
     // ----- catalogue -----
 
     /// Creates or replaces a resource definition.
-    pub async fn upsert_resource(&self, r: &tongban_catalog::ResourceDefinition, now: i64) -> StoreResult<()> {
-        let definition = serde_json::to_string(r).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    pub async fn upsert_resource(
+        &self,
+        r: &tongban_catalog::ResourceDefinition,
+        now: i64,
+    ) -> StoreResult<()> {
+        let definition =
+            serde_json::to_string(r).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         sqlx::query(
             "INSERT INTO resources (code, base_library, name, provider_code, definition, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $6)
@@ -343,18 +375,26 @@ impl Store {
 
     /// Every resource with its latest snapshot, by code.
     pub async fn list_resources(&self) -> StoreResult<Vec<ResourceRecord>> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(RESOURCE_QUERY_ALL.as_str())).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(RESOURCE_QUERY_ALL.as_str()))
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(resource_from_row).collect()
     }
 
     /// One resource by its code.
     pub async fn resource(&self, code: &str) -> StoreResult<ResourceRecord> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(RESOURCE_QUERY_ONE.as_str())).bind(code).fetch_one(&self.pool).await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(RESOURCE_QUERY_ONE.as_str()))
+            .bind(code)
+            .fetch_one(&self.pool)
+            .await?;
         resource_from_row(&row)
     }
 
     /// The resource holding a base library.
-    pub async fn resource_for_library(&self, library: tongban_schemas::BaseLibrary) -> StoreResult<ResourceRecord> {
+    pub async fn resource_for_library(
+        &self,
+        library: tongban_schemas::BaseLibrary,
+    ) -> StoreResult<ResourceRecord> {
         let row = sqlx::query(sqlx::AssertSqlSafe(RESOURCE_QUERY_LIBRARY.as_str()))
             .bind(library.table_name())
             .fetch_one(&self.pool)
@@ -376,15 +416,20 @@ impl Store {
 
     /// Publishes a snapshot: `place(version)` moves the prepared files into place, and runs
     /// inside the transaction that records them, so either both happen or neither is visible.
-    pub async fn publish_snapshot<F>(&self, mut record: SnapshotRecord, place: F) -> StoreResult<SnapshotRecord>
+    pub async fn publish_snapshot<F>(
+        &self,
+        mut record: SnapshotRecord,
+        place: F,
+    ) -> StoreResult<SnapshotRecord>
     where
         F: FnOnce(i64) -> Result<String, String>,
     {
         let mut tx = self.pool.begin().await?;
-        let row = sqlx::query("SELECT COALESCE(MAX(version), 0) FROM snapshots WHERE resource_code = $1")
-            .bind(&record.resource_code)
-            .fetch_one(&mut *tx)
-            .await?;
+        let row =
+            sqlx::query("SELECT COALESCE(MAX(version), 0) FROM snapshots WHERE resource_code = $1")
+                .bind(&record.resource_code)
+                .fetch_one(&mut *tx)
+                .await?;
         record.version = row.try_get::<i64, _>(0)? + 1;
         record.path = place(record.version).map_err(StoreError::Corrupt)?;
         sqlx::query(
@@ -414,15 +459,19 @@ const RESOURCE_FROM: &str = "FROM resources r LEFT JOIN snapshots s ON s.resourc
     AND s.version = (SELECT MAX(m.version) FROM snapshots m WHERE m.resource_code = r.code)";
 
 // Built from constants only; no request data is ever formatted into SQL.
-static RESOURCE_QUERY_ALL: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| format!("SELECT {RESOURCE_COLUMNS} {RESOURCE_FROM} ORDER BY r.code"));
-static RESOURCE_QUERY_ONE: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| format!("SELECT {RESOURCE_COLUMNS} {RESOURCE_FROM} WHERE r.code = $1"));
-static RESOURCE_QUERY_LIBRARY: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| format!("SELECT {RESOURCE_COLUMNS} {RESOURCE_FROM} WHERE r.base_library = $1"));
+static RESOURCE_QUERY_ALL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!("SELECT {RESOURCE_COLUMNS} {RESOURCE_FROM} ORDER BY r.code")
+});
+static RESOURCE_QUERY_ONE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!("SELECT {RESOURCE_COLUMNS} {RESOURCE_FROM} WHERE r.code = $1")
+});
+static RESOURCE_QUERY_LIBRARY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!("SELECT {RESOURCE_COLUMNS} {RESOURCE_FROM} WHERE r.base_library = $1")
+});
 
 fn parse_roles(text: &str) -> StoreResult<Roles> {
-    text.parse::<Roles>().map_err(|e| StoreError::Corrupt(format!("roles `{text}`: {e}")))
+    text.parse::<Roles>()
+        .map_err(|e| StoreError::Corrupt(format!("roles `{text}`: {e}")))
 }
 
 fn department_from_row(row: &sqlx::any::AnyRow) -> StoreResult<Department> {
@@ -463,8 +512,9 @@ fn snapshot_from_row(row: &sqlx::any::AnyRow) -> StoreResult<SnapshotRecord> {
 
 fn resource_from_row(row: &sqlx::any::AnyRow) -> StoreResult<ResourceRecord> {
     let code: String = row.try_get(0)?;
-    let definition: tongban_catalog::ResourceDefinition = serde_json::from_str(&row.try_get::<String, _>(1)?)
-        .map_err(|e| StoreError::Corrupt(format!("resource {code}: {e}")))?;
+    let definition: tongban_catalog::ResourceDefinition =
+        serde_json::from_str(&row.try_get::<String, _>(1)?)
+            .map_err(|e| StoreError::Corrupt(format!("resource {code}: {e}")))?;
     let latest = match row.try_get::<Option<i64>, _>(4)? {
         None => None,
         Some(version) => Some(SnapshotRecord {
@@ -489,7 +539,10 @@ fn resource_from_row(row: &sqlx::any::AnyRow) -> StoreResult<ResourceRecord> {
 }
 
 fn split_list(text: &str) -> Vec<String> {
-    text.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect()
+    text.split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Roles for the seed data: a short way to write a set.

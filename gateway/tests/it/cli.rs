@@ -3,8 +3,12 @@
 use std::process::Command;
 
 fn tongban(args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_tongban")).args(args).output().expect("the binary runs");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let out = Command::new(env!("CARGO_BIN_EXE_tongban"))
+        .args(args)
+        .output()
+        .expect("the binary runs");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.code().unwrap_or(-1), text)
 }
 
@@ -21,8 +25,18 @@ fn validate_exits_zero_for_valid_identifiers_and_one_with_a_reason_otherwise() {
         ("uscc", "91110000600037341L", 0, "valid"),
         ("uscc", "91110000600037341M", 1, "invalid"),
         ("uscc", "9111000060003734IL", 1, "invalid"),
-        ("licence-id", "1.2.156.3005.2.11100000000013338W011.11430000006122244L.20230000403.001.U", 0, "valid"),
-        ("licence-id", "1.2.156.3005.2.11100000000013338W011.11430000006122244L.20230000403.001.V", 1, "invalid"),
+        (
+            "licence-id",
+            "1.2.156.3005.2.11100000000013338W011.11430000006122244L.20230000403.001.U",
+            0,
+            "valid",
+        ),
+        (
+            "licence-id",
+            "1.2.156.3005.2.11100000000013338W011.11430000006122244L.20230000403.001.V",
+            1,
+            "invalid",
+        ),
         ("division", "131002", 0, "安次区"),
         ("division", "110103", 0, "historical"),
         ("division", "999999", 1, "invalid"),
@@ -54,11 +68,20 @@ fn serve_refuses_a_directory_without_configuration() {
 #[test]
 fn serve_refuses_missing_certificates_with_a_clear_error() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (status, text) = tongban(&["init", "--dir", dir.path().to_str().expect("utf-8 path"), "--listen", "127.0.0.1:0"]);
+    let (status, text) = tongban(&[
+        "init",
+        "--dir",
+        dir.path().to_str().expect("utf-8 path"),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
     assert_eq!(status, 0, "{text}");
     assert!(text.contains("admin"), "the admin login is printed: {text}");
     std::fs::remove_file(dir.path().join("pki/server.crt")).expect("remove");
     let (status, text) = tongban(&["serve", "--dir", dir.path().to_str().expect("utf-8 path")]);
     assert_eq!(status, 1);
-    assert!(text.contains("server.crt") && text.contains("missing certificate"), "{text}");
+    assert!(
+        text.contains("server.crt") && text.contains("missing certificate"),
+        "{text}"
+    );
 }

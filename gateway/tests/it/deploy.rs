@@ -9,9 +9,13 @@ fn example_configurations_parse() {
     for entry in std::fs::read_dir(&dir).expect("deploy/config exists") {
         let path = entry.expect("entry").path();
         if path.extension().is_some_and(|e| e == "toml") {
-            tongban_gateway::Config::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            tongban_gateway::Config::load(&path)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             seen += 1;
         }
     }
-    assert!(seen >= 2, "both the embedded and the production example are checked");
+    assert!(
+        seen >= 2,
+        "both the embedded and the production example are checked"
+    );
 }

@@ -1,0 +1,190 @@
+//! The access record: one typed audit entry per request that touches data, a licence, a
+//! grant or a user, written through [`record`] and durable before the response is sent.
+//!
+//! Entries are serialised canonically (JSON with keys in sorted order, no insignificant
+//! white space) so that their bytes can later be hashed into a tamper-evident log.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::auth::{Credential, Principal};
+use crate::error::ApiError;
+use crate::store::{AuditRow, Store};
+
+/// Why data was accessed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Purpose {
+    /// Matter code (事项), e.g. `enterprise-opening`.
+    pub matter: String,
+    /// Case (办件) number the access serves.
+    pub case_id: String,
+    /// The legal basis the department relies on.
+    pub legal_basis: String,
+}
+
+/// What happened.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum AuditEvent {
+    /// A query ran and returned rows.
+    QueryExecuted {
+        /// SHA-256 of the SQL text.
+        sql_sha256: String,
+        /// SHA-256 of the physical plan with the policy in it.
+        plan_sha256: String,
+        /// Columns read, by table.
+        tables: BTreeMap<String, Vec<String>>,
+        /// Snapshot versions read, by table.
+        snapshots: BTreeMap<String, i64>,
+        /// Rows returned.
+        rows: u64,
+        /// Whether a row or byte cap cut the result.
+        truncated: bool,
+        /// Response format.
+        format: String,
+    },
+    /// A query was refused before it ran, or failed.
+    QueryRefused {
+        /// SHA-256 of the SQL text.
+        sql_sha256: String,
+        /// The stable code the client saw.
+        code: String,
+        /// The internal detail, never sent to the client.
+        detail: String,
+        /// The plan's hash, if planning got that far.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        plan_sha256: Option<String>,
+    },
+    /// A grant was requested, approved, rejected, created or revoked.
+    GrantChanged {
+        /// `requested`, `approved`, `rejected`, `created`, `revoked`.
+        change: String,
+        /// Grant id.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        grant_id: Option<i64>,
+        /// Request id.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        grant_request_id: Option<i64>,
+        /// Consumer department.
+        consumer: String,
+        /// Resource code.
+        resource: String,
+        /// The grant or request as it now stands.
+        detail: serde_json::Value,
+    },
+    /// A user account was created.
+    UserCreated {
+        /// The new account.
+        username: String,
+        /// Its department.
+        department: String,
+        /// Its roles.
+        roles: String,
+    },
+}
+
+impl AuditEvent {
+    /// The event name, e.g. `query_executed`.
+    pub fn action(&self) -> &'static str {
+        match self {
+            AuditEvent::QueryExecuted { .. } => "query_executed",
+            AuditEvent::QueryRefused { .. } => "query_refused",
+            AuditEvent::GrantChanged { .. } => "grant_changed",
+            AuditEvent::UserCreated { .. } => "user_created",
+        }
+    }
+
+    fn outcome(&self) -> &'static str {
+        match self {
+            AuditEvent::QueryRefused { .. } => "refused",
+            _ => "ok",
+        }
+    }
+}
+
+/// A complete audit entry.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditEntry {
+    /// The request's id; clients see it as `audit_id`.
+    pub request_id: String,
+    /// RFC 3339 time in Beijing.
+    pub time: String,
+    /// Department code.
+    pub department: String,
+    /// The user, or `dept:<code>` for a department system.
+    pub actor: String,
+    /// Certificate fingerprint for department systems.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<String>,
+    /// Why, where the request states it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<Purpose>,
+    /// Milliseconds from the request's start to the entry.
+    pub duration_ms: f64,
+    /// What happened.
+    #[serde(flatten)]
+    pub event: AuditEvent,
+}
+
+/// Starts an entry for `principal`'s request.
+pub fn entry(
+    principal: &Principal,
+    request_id: &str,
+    purpose: Option<Purpose>,
+    started: std::time::Instant,
+    event: AuditEvent,
+) -> AuditEntry {
+    let certificate = match &principal.credential {
+        Credential::Certificate { fingerprint } => Some(fingerprint.clone()),
+        Credential::Token { .. } => None,
+    };
+    AuditEntry {
+        request_id: request_id.to_owned(),
+        time: beijing_now(),
+        department: principal.department.clone(),
+        actor: principal.actor(),
+        certificate,
+        purpose,
+        duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+        event,
+    }
+}
+
+fn beijing_now() -> String {
+    chrono::Utc::now()
+        .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("+08:00 is a valid offset"))
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, false)
+}
+
+/// The canonical bytes of an entry: JSON with sorted keys.
+pub fn canonical(entry: &AuditEntry) -> Result<String, ApiError> {
+    // serde_json's Value keeps object keys in sorted order, so a round trip through it
+    // gives one spelling per entry.
+    let value = serde_json::to_value(entry)
+        .map_err(|e| ApiError::Internal(format!("audit serialisation: {e}")))?;
+    serde_json::to_string(&value)
+        .map_err(|e| ApiError::Internal(format!("audit serialisation: {e}")))
+}
+
+/// Writes an entry; when this returns the entry is committed. Returns its sequence number.
+pub async fn record(store: &Store, entry: &AuditEntry) -> Result<i64, ApiError> {
+    let text = canonical(entry)?;
+    let row = AuditRow {
+        request_id: &entry.request_id,
+        at: chrono::Utc::now().timestamp_millis(),
+        department: &entry.department,
+        actor: &entry.actor,
+        action: entry.event.action(),
+        outcome: entry.event.outcome(),
+        matter: entry.purpose.as_ref().map(|p| p.matter.as_str()),
+        entry: &text,
+    };
+    Ok(store.append_audit(&row).await?)
+}
+
+/// A fresh request id (UUID v7: time-ordered).
+pub fn request_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}

@@ -1,0 +1,201 @@
+//! Governed SQL over HTTPS: purpose binding, grants, masks, formats, access records.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tongban_tests::TestHub;
+
+fn purpose(matter: &str) -> Value {
+    json!({"matter": matter, "case_id": "2026-TEST-0001", "legal_basis": "《优化营商环境条例》"})
+}
+
+async fn query(
+    hub: &TestHub,
+    dept: &str,
+    sql: &str,
+    matter: &str,
+) -> anyhow::Result<(StatusCode, Value)> {
+    let response = hub
+        .department(dept)?
+        .post(format!("{}/v1/query", hub.base()))
+        .json(&json!({"sql": sql, "purpose": purpose(matter)}))
+        .send()
+        .await?;
+    let status = response.status();
+    Ok((status, response.json().await?))
+}
+
+#[tokio::test]
+async fn approval_bureau_reads_with_masked_addresses_and_every_query_is_recorded()
+-> anyhow::Result<()> {
+    let hub = TestHub::with_data(300).await?;
+    let (status, body) = query(
+        &hub,
+        "approval-bureau",
+        "SELECT citizen_id, name, household_address FROM population ORDER BY citizen_id LIMIT 3",
+        "enterprise-opening",
+    )
+    .await?;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["columns"],
+        json!(["citizen_id", "name", "household_address"])
+    );
+    assert_eq!(body["row_count"], 3);
+    for row in body["rows"].as_array().expect("rows") {
+        let address = row[2].as_str().expect("text");
+        assert!(
+            address.ends_with("****") && address.chars().count() == 10,
+            "masked: {address}"
+        );
+    }
+    let audit_id = body["audit_id"].as_str().expect("audit id").to_owned();
+    let store = tongban_gateway::store::Store::connect(hub.config.store.url.expose(), 1).await?;
+    let (_, entry) = store.audit_entry(&audit_id).await?;
+    assert_eq!(entry["event"], "query_executed");
+    assert_eq!(entry["rows"], 3);
+    assert_eq!(entry["purpose"]["matter"], "enterprise-opening");
+    assert_eq!(
+        entry["tables"]["population"],
+        json!(["citizen_id", "household_address", "name"])
+    );
+    assert_eq!(entry["plan_sha256"].as_str().map(str::len), Some(64));
+    Ok(())
+}
+
+#[tokio::test]
+async fn purpose_and_grants_decide_and_refusals_are_recorded() -> anyhow::Result<()> {
+    let hub = TestHub::with_data(300).await?;
+    let store = tongban_gateway::store::Store::connect(hub.config.store.url.expose(), 1).await?;
+    let before = store.audit_count().await?;
+
+    let no_purpose = hub
+        .department("approval-bureau")?
+        .post(format!("{}/v1/query", hub.base()))
+        .json(&json!({"sql": "SELECT 1"}))
+        .send()
+        .await?;
+    assert_eq!(no_purpose.status(), StatusCode::BAD_REQUEST);
+    let body: Value = no_purpose.json().await?;
+    assert_eq!(body["error"]["code"], "query.missing_purpose");
+    assert!(body["error"]["audit_id"].is_string());
+
+    let (status, body) = query(
+        &hub,
+        "approval-bureau",
+        "SELECT * FROM population",
+        "real-estate-transfer",
+    )
+    .await?;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "unconditional items serve any matter: {body}"
+    );
+    assert!(
+        !body["columns"]
+            .as_array()
+            .expect("columns")
+            .contains(&json!("household_address")),
+        "conditional items need the matter's grant"
+    );
+
+    let (status, body) = query(
+        &hub,
+        "civil-affairs",
+        "SELECT * FROM credit_record",
+        "enterprise-opening",
+    )
+    .await?;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"]["code"], "query.not_granted");
+
+    let (status, body) = query(
+        &hub,
+        "real-estate",
+        "SELECT household_address FROM population",
+        "real-estate-transfer",
+    )
+    .await?;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["code"], "query.invalid");
+
+    let (status, body) = query(
+        &hub,
+        "real-estate",
+        "SELECT DISTINCT person_status FROM population",
+        "real-estate-transfer",
+    )
+    .await?;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["rows"], json!([["正常"]]), "row filter holds");
+
+    let (status, body) = query(
+        &hub,
+        "approval-bureau",
+        "DROP TABLE population",
+        "enterprise-opening",
+    )
+    .await?;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["code"], "query.statement_not_allowed");
+
+    assert_eq!(
+        store.audit_count().await?,
+        before + 6,
+        "every query, refused or not, has one entry"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn results_come_as_csv_and_arrow_too() -> anyhow::Result<()> {
+    let hub = TestHub::with_data(200).await?;
+    let client = hub.department("approval-bureau")?;
+    let body = json!({"sql": "SELECT uscc, name FROM legal_entity ORDER BY uscc LIMIT 5", "purpose": purpose("enterprise-opening")});
+    let csv = client
+        .post(format!("{}/v1/query", hub.base()))
+        .header("accept", "text/csv")
+        .json(&body)
+        .send()
+        .await?;
+    assert_eq!(csv.status(), StatusCode::OK);
+    assert_eq!(csv.headers()["tongban-row-count"], "5");
+    let text = csv.text().await?;
+    assert!(text.starts_with("uscc,name\n"), "{text}");
+    assert_eq!(text.lines().count(), 6);
+
+    let arrow = client
+        .post(format!("{}/v1/query", hub.base()))
+        .header("accept", "application/vnd.apache.arrow.stream")
+        .json(&body)
+        .send()
+        .await?;
+    assert_eq!(
+        arrow.headers()["content-type"],
+        "application/vnd.apache.arrow.stream"
+    );
+    let bytes = arrow.bytes().await?;
+    let reader =
+        arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(bytes.to_vec()), None)?;
+    let rows: usize = reader
+        .map(|b| b.map(|b| b.num_rows()))
+        .sum::<Result<usize, _>>()?;
+    assert_eq!(rows, 5);
+    Ok(())
+}
+
+#[tokio::test]
+async fn row_caps_truncate_cleanly() -> anyhow::Result<()> {
+    let hub = TestHub::with_data(300).await?;
+    let response = hub
+        .department("approval-bureau")?
+        .post(format!("{}/v1/query", hub.base()))
+        .json(&json!({"sql": "SELECT citizen_id FROM population", "purpose": purpose("enterprise-opening"), "max_rows": 7}))
+        .send()
+        .await?;
+    assert_eq!(response.headers()["tongban-truncated"], "true");
+    let body: Value = response.json().await?;
+    assert_eq!(body["row_count"], 7);
+    assert_eq!(body["truncated"], true);
+    Ok(())
+}
