@@ -138,7 +138,7 @@ pub fn entry(
 ) -> AuditEntry {
     let certificate = match &principal.credential {
         Credential::Certificate { fingerprint } => Some(fingerprint.clone()),
-        Credential::Token { .. } => None,
+        Credential::Token { .. } | Credential::Local { .. } => None,
     };
     AuditEntry {
         request_id: request_id.to_owned(),

@@ -156,6 +156,11 @@ pub enum Credential {
         /// SHA-256 of the certificate.
         fingerprint: String,
     },
+    /// The operator on the hub's own host, using the command line against the store.
+    Local {
+        /// Operator name.
+        operator: String,
+    },
     /// A signed-in person.
     Token {
         /// User id.
@@ -203,6 +208,7 @@ impl Principal {
         match &self.credential {
             Credential::Token { username, .. } => username.clone(),
             Credential::Certificate { .. } => format!("dept:{}", self.department),
+            Credential::Local { operator } => format!("local:{operator}"),
         }
     }
 }

@@ -104,6 +104,11 @@ enum Command {
         /// The value.
         value: String,
     },
+    /// Apply for, approve, reject, revoke and list grants.
+    Grants {
+        #[command(subcommand)]
+        command: GrantCommand,
+    },
     /// Manage people's accounts.
     User {
         #[command(subcommand)]
@@ -117,6 +122,91 @@ enum IdKind {
     Uscc,
     LicenceId,
     Division,
+}
+
+#[derive(Debug, Subcommand)]
+enum GrantCommand {
+    /// List grants and requests.
+    List {
+        /// The data directory.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Apply for a grant on behalf of a consumer department.
+    Request {
+        /// The data directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Consumer department code.
+        #[arg(long)]
+        department: String,
+        /// Resource code or library name.
+        #[arg(long)]
+        resource: String,
+        /// Comma-separated columns.
+        #[arg(long, value_delimiter = ',')]
+        columns: Vec<String>,
+        /// Comma-separated matter codes.
+        #[arg(long, value_delimiter = ',')]
+        matters: Vec<String>,
+        /// Why the department needs the data.
+        #[arg(long)]
+        reason: String,
+        /// The legal basis.
+        #[arg(long)]
+        legal_basis: String,
+    },
+    /// Approve a pending request as the resource's provider.
+    Approve {
+        /// The data directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Request id.
+        #[arg(long)]
+        id: i64,
+        /// Provider department acting.
+        #[arg(long = "as")]
+        department: String,
+        /// Row filter (SQL predicate).
+        #[arg(long)]
+        row_filter: Option<String>,
+        /// Masks as column=prefix:N, column=ends:P:S or column=redact.
+        #[arg(long = "mask")]
+        masks: Vec<String>,
+        /// Most rows per query.
+        #[arg(long)]
+        row_cap: Option<u64>,
+        /// Note to the consumer.
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Reject a pending request as the resource's provider.
+    Reject {
+        /// The data directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Request id.
+        #[arg(long)]
+        id: i64,
+        /// Provider department acting.
+        #[arg(long = "as")]
+        department: String,
+        /// Why.
+        #[arg(long)]
+        note: String,
+    },
+    /// Revoke a grant as its resource's provider.
+    Revoke {
+        /// The data directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Grant id.
+        #[arg(long)]
+        id: i64,
+        /// Provider department acting.
+        #[arg(long = "as")]
+        department: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -300,6 +390,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             seed,
         } => demo(&dir, people, listen, flight_listen, seed).await,
         Command::Validate { .. } => unreachable!("handled before the runtime starts"),
+        Command::Grants { command } => grants_command(command).await,
         Command::User {
             command:
                 UserCommand::Add {
@@ -330,6 +421,179 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The principal of the local operator acting for `department`.
+async fn local_principal(
+    store: &Store,
+    department: &str,
+) -> anyhow::Result<crate::auth::Principal> {
+    let dept = store
+        .department(department)
+        .await
+        .map_err(|_| anyhow::anyhow!("unknown department `{department}`"))?;
+    Ok(crate::auth::Principal {
+        department: dept.code,
+        department_name: dept.name,
+        roles: dept.roles,
+        credential: crate::auth::Credential::Local {
+            operator: "cli".into(),
+        },
+    })
+}
+
+fn parse_mask(text: &str) -> anyhow::Result<(String, tongban_catalog::query::Mask)> {
+    use tongban_catalog::query::Mask;
+    let (column, spec) = text.split_once('=').ok_or_else(|| {
+        anyhow::anyhow!("a mask is column=prefix:N, column=ends:P:S or column=redact")
+    })?;
+    let parts: Vec<&str> = spec.split(':').collect();
+    let mask = match parts.as_slice() {
+        ["redact"] => Mask::Redact,
+        ["prefix", n] => Mask::KeepPrefix { chars: n.parse()? },
+        ["ends", p, s] => Mask::KeepEnds {
+            prefix: p.parse()?,
+            suffix: s.parse()?,
+        },
+        _ => anyhow::bail!("unknown mask `{spec}`"),
+    };
+    Ok((column.to_owned(), mask))
+}
+
+async fn grants_command(command: GrantCommand) -> anyhow::Result<()> {
+    use crate::grants::{self, Actor, Application, Approval};
+    let dir = match &command {
+        GrantCommand::List { dir }
+        | GrantCommand::Request { dir, .. }
+        | GrantCommand::Approve { dir, .. }
+        | GrantCommand::Reject { dir, .. }
+        | GrantCommand::Revoke { dir, .. } => dir.clone(),
+    };
+    let config = Config::load(&dir.join(config::FILE_NAME))?;
+    let store = Store::connect(config.store.url.expose(), 2).await?;
+    let started = std::time::Instant::now();
+    match command {
+        GrantCommand::List { .. } => {
+            for g in store.list_grants().await? {
+                let state = if g.revoked_at.is_some() {
+                    "revoked"
+                } else {
+                    "live"
+                };
+                println!(
+                    "grant {:>4} {state:<7} {:<18} {:<16} {:?} matters={:?} columns={}",
+                    g.grant.id,
+                    g.grant.consumer,
+                    g.grant.library.table_name(),
+                    g.grant.source,
+                    g.grant.matters,
+                    g.grant.columns.join(",")
+                );
+            }
+            for r in store.list_requests().await? {
+                println!(
+                    "request {:>4} {:<9} {:<18} {} {}",
+                    r.id, r.status, r.consumer, r.resource, r.body
+                );
+            }
+        }
+        GrantCommand::Request {
+            department,
+            resource,
+            columns,
+            matters,
+            reason,
+            legal_basis,
+            ..
+        } => {
+            let principal = local_principal(&store, &department).await?;
+            let actor = Actor {
+                principal: &principal,
+                started,
+            };
+            let id = grants::apply(
+                &store,
+                &actor,
+                Application {
+                    resource,
+                    columns,
+                    matters,
+                    reason,
+                    legal_basis,
+                    valid_to: None,
+                },
+            )
+            .await?;
+            println!("request {id} filed (pending)");
+        }
+        GrantCommand::Approve {
+            id,
+            department,
+            row_filter,
+            masks,
+            row_cap,
+            note,
+            ..
+        } => {
+            let principal = local_principal(&store, &department).await?;
+            let actor = Actor {
+                principal: &principal,
+                started,
+            };
+            let engine = tongban_catalog::query::QueryEngine::new(
+                &tongban_catalog::query::QueryLimits::default(),
+            )
+            .map_err(|e| anyhow::anyhow!(e.to_string()))?;
+            let masks = masks
+                .iter()
+                .map(|m| parse_mask(m))
+                .collect::<anyhow::Result<_>>()?;
+            let approval = Approval {
+                note,
+                columns: None,
+                row_filter,
+                masks,
+                row_cap,
+                valid_to: None,
+            };
+            let grant = grants::approve(&store, &engine, &actor, id, approval).await?;
+            println!("request {id} approved: grant {grant}");
+        }
+        GrantCommand::Reject {
+            id,
+            department,
+            note,
+            ..
+        } => {
+            let principal = local_principal(&store, &department).await?;
+            grants::reject(
+                &store,
+                &Actor {
+                    principal: &principal,
+                    started,
+                },
+                id,
+                &note,
+            )
+            .await?;
+            println!("request {id} rejected");
+        }
+        GrantCommand::Revoke { id, department, .. } => {
+            let principal = local_principal(&store, &department).await?;
+            grants::revoke(
+                &store,
+                &Actor {
+                    principal: &principal,
+                    started,
+                },
+                id,
+            )
+            .await?;
+            println!("grant {id} revoked");
+        }
+    }
+    store.close().await;
+    Ok(())
 }
 
 fn describe_publish_error(e: crate::error::ApiError) -> anyhow::Error {

@@ -94,7 +94,7 @@ pub async fn serve(
     mut stopped: watch::Receiver<bool>,
 ) -> Result<(), tonic::transport::Error> {
     let handshake = Duration::from_secs(state.config.limits.handshake_seconds.max(1));
-    let addr = listener.local_addr().ok();
+    let listener_addr = listener.local_addr();
     // Handshakes run in their own tasks so a slow client cannot hold up the accept loop;
     // finished TLS streams reach tonic through this channel.
     let (sender, mut receiver) =
@@ -134,7 +134,9 @@ pub async fn serve(
             .map(|tls| tls.map(Ok::<_, std::io::Error>))
     });
     let service = FlightServiceServer::new(FlightSql::new(state));
-    tracing::info!(addr = ?addr, "gateway listening (Flight SQL)");
+    if let Ok(addr) = listener_addr {
+        tracing::info!(%addr, "gateway listening (Flight SQL)");
+    }
     tonic::transport::Server::builder()
         .add_service(service)
         .serve_with_incoming_shutdown(incoming, async move {

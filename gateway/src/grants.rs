@@ -202,3 +202,466 @@ mod tests {
         );
     }
 }
+
+/// Who is changing grants, and how the change is recorded.
+#[derive(Debug)]
+pub struct Actor<'a> {
+    /// The principal acting (a department system, a person, or the local operator).
+    pub principal: &'a Principal,
+    /// When the request started, for the record's duration.
+    pub started: std::time::Instant,
+}
+
+fn change(
+    change: &str,
+    grant_id: Option<i64>,
+    grant_request_id: Option<i64>,
+    consumer: &str,
+    resource: &str,
+    detail: serde_json::Value,
+) -> crate::audit::AuditEvent {
+    crate::audit::AuditEvent::GrantChanged {
+        change: change.to_owned(),
+        grant_id,
+        grant_request_id,
+        consumer: consumer.to_owned(),
+        resource: resource.to_owned(),
+        detail,
+    }
+}
+
+async fn record_change(
+    store: &Store,
+    actor: &Actor<'_>,
+    event: crate::audit::AuditEvent,
+) -> Result<String, ApiError> {
+    let id = crate::audit::request_id();
+    crate::audit::record(
+        store,
+        &crate::audit::entry(actor.principal, &id, None, actor.started, event),
+    )
+    .await?;
+    Ok(id)
+}
+
+/// Finds a resource by its code (`101001/000001` or `101001-000001`) or its library name.
+pub async fn find_resource(store: &Store, name: &str) -> Result<ResourceRecord, ApiError> {
+    let not_found = |e: crate::store::StoreError| match e {
+        crate::store::StoreError::NotFound => ApiError::NotFound("resource"),
+        other => other.into(),
+    };
+    if let Ok(library) = name.parse::<BaseLibrary>() {
+        return store.resource_for_library(library).await.map_err(not_found);
+    }
+    let code = if name.contains('/') {
+        name.to_owned()
+    } else {
+        name.replacen('-', "/", 1)
+    };
+    let code = tongban_catalog::ResourceCode::parse(&code)?;
+    store.resource(&code.to_string()).await.map_err(not_found)
+}
+
+/// Columns a request or grant may name: items of the resource that are shared at all.
+fn check_columns(resource: &ResourceRecord, columns: &[String]) -> Result<(), ApiError> {
+    if columns.is_empty() {
+        return Err(ApiError::BadRequest("name at least one column".into()));
+    }
+    for c in columns {
+        match resource.definition.item(c) {
+            None => {
+                return Err(ApiError::BadRequest(format!(
+                    "`{}` is not an item of {}",
+                    clip(c),
+                    resource.definition.code
+                )));
+            }
+            Some(item) if item.share_type == ShareType::NotShared => {
+                return Err(ApiError::BadRequest(format!(
+                    "`{c}` is not shared (不予共享) and cannot be granted"
+                )));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+fn check_matters(matters: &[String]) -> Result<(), ApiError> {
+    if matters.is_empty() {
+        return Err(ApiError::BadRequest(
+            "name the matters the grant serves".into(),
+        ));
+    }
+    match matters
+        .iter()
+        .find(|m| !KNOWN_MATTERS.contains(&m.as_str()))
+    {
+        Some(m) => Err(ApiError::BadRequest(format!(
+            "`{}` is not a known matter",
+            clip(m)
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// A consumer's application for a grant.
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Application {
+    /// Resource code or library name.
+    pub resource: String,
+    /// Columns wanted.
+    pub columns: Vec<String>,
+    /// Matters the access will serve.
+    pub matters: Vec<String>,
+    /// Why the department needs the data.
+    pub reason: String,
+    /// The legal basis.
+    pub legal_basis: String,
+    /// Requested end of validity (RFC 3339 date or time), if limited.
+    #[serde(default)]
+    pub valid_to: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Files an application for `actor`'s department. Returns the request id.
+pub async fn apply(
+    store: &Store,
+    actor: &Actor<'_>,
+    application: Application,
+) -> Result<i64, ApiError> {
+    actor.principal.require(Role::Consumer)?;
+    let resource = find_resource(store, &application.resource).await?;
+    check_columns(&resource, &application.columns)?;
+    check_matters(&application.matters)?;
+    if application.reason.trim().is_empty() || application.legal_basis.trim().is_empty() {
+        return Err(ApiError::BadRequest(
+            "state the reason and the legal basis".into(),
+        ));
+    }
+    let code = resource.definition.code.to_string();
+    let mut body =
+        serde_json::to_value(&application).map_err(|e| ApiError::Internal(e.to_string()))?;
+    body["resource"] = serde_json::json!(code);
+    let now = chrono::Utc::now().timestamp_millis();
+    let id = store
+        .create_request(
+            &actor.principal.department,
+            &code,
+            &body,
+            &actor.principal.actor(),
+            now,
+        )
+        .await?;
+    record_change(
+        store,
+        actor,
+        change(
+            "requested",
+            None,
+            Some(id),
+            &actor.principal.department,
+            &code,
+            body,
+        ),
+    )
+    .await?;
+    Ok(id)
+}
+
+/// What a provider may add or narrow when approving.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Approval {
+    /// A note to the consumer.
+    #[serde(default)]
+    pub note: String,
+    /// Narrower columns than requested.
+    #[serde(default)]
+    pub columns: Option<Vec<String>>,
+    /// Row filter (SQL predicate over the library's columns).
+    #[serde(default)]
+    pub row_filter: Option<String>,
+    /// Masks by column.
+    #[serde(default)]
+    pub masks: BTreeMap<String, Mask>,
+    /// Most rows per query.
+    #[serde(default)]
+    pub row_cap: Option<u64>,
+    /// End of validity.
+    #[serde(default)]
+    pub valid_to: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+async fn pending_for_provider(
+    store: &Store,
+    actor: &Actor<'_>,
+    id: i64,
+) -> Result<(crate::store::RequestRecord, ResourceRecord), ApiError> {
+    actor
+        .principal
+        .require_any(&[Role::Provider, Role::Admin])?;
+    let request = store.request(id).await.map_err(|e| match e {
+        crate::store::StoreError::NotFound => ApiError::NotFound("grant request"),
+        other => other.into(),
+    })?;
+    let resource = find_resource(store, &request.resource).await?;
+    let is_admin = actor.principal.roles.contains(Role::Admin);
+    if !is_admin && resource.definition.provider.department != actor.principal.department {
+        return Err(ApiError::NotProvider);
+    }
+    if request.status != "pending" {
+        return Err(ApiError::Conflict(format!(
+            "the request is already {}",
+            request.status
+        )));
+    }
+    Ok((request, resource))
+}
+
+/// Approves a pending request (its resource's provider, or an admin). Returns the grant id.
+pub async fn approve(
+    store: &Store,
+    engine: &tongban_catalog::query::QueryEngine,
+    actor: &Actor<'_>,
+    id: i64,
+    approval: Approval,
+) -> Result<i64, ApiError> {
+    let (request, resource) = pending_for_provider(store, actor, id).await?;
+    let asked: Application = serde_json::from_value(request.body.clone())
+        .map_err(|e| ApiError::Internal(format!("stored request {id}: {e}")))?;
+    let columns = match approval.columns {
+        Some(cols) => {
+            if let Some(c) = cols.iter().find(|c| !asked.columns.contains(c)) {
+                return Err(ApiError::BadRequest(format!(
+                    "`{}` was not requested",
+                    clip(c)
+                )));
+            }
+            cols
+        }
+        None => asked.columns.clone(),
+    };
+    check_columns(&resource, &columns)?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let grant = Grant {
+        id: 0,
+        consumer: request.consumer.clone(),
+        resource: resource.definition.code.to_string(),
+        library: resource.definition.base_library,
+        columns,
+        row_filter: approval.row_filter.filter(|f| !f.trim().is_empty()),
+        masks: approval.masks,
+        matters: asked.matters.clone(),
+        legal_basis: asked.legal_basis.clone(),
+        valid_from: now,
+        valid_to: approval
+            .valid_to
+            .or(asked.valid_to)
+            .map(|t| t.timestamp_millis()),
+        row_cap: approval.row_cap,
+        source: GrantSource::Approved,
+    };
+    validate_grant(engine, &grant)?;
+    let grant_id = store
+        .approve_request(id, &grant, &actor.principal.actor(), &approval.note, now)
+        .await
+        .map_err(|e| match e {
+            crate::store::StoreError::Conflict(m) => ApiError::Conflict(m),
+            other => other.into(),
+        })?;
+    let detail = serde_json::to_value(&grant).map_err(|e| ApiError::Internal(e.to_string()))?;
+    record_change(
+        store,
+        actor,
+        change(
+            "approved",
+            Some(grant_id),
+            Some(id),
+            &grant.consumer,
+            &grant.resource,
+            detail,
+        ),
+    )
+    .await?;
+    Ok(grant_id)
+}
+
+/// Rejects a pending request with a note.
+pub async fn reject(store: &Store, actor: &Actor<'_>, id: i64, note: &str) -> Result<(), ApiError> {
+    let (request, resource) = pending_for_provider(store, actor, id).await?;
+    if note.trim().is_empty() {
+        return Err(ApiError::BadRequest(
+            "say why the request is rejected".into(),
+        ));
+    }
+    let now = chrono::Utc::now().timestamp_millis();
+    store
+        .reject_request(id, &actor.principal.actor(), note, now)
+        .await
+        .map_err(|e| match e {
+            crate::store::StoreError::Conflict(m) => ApiError::Conflict(m),
+            other => other.into(),
+        })?;
+    let code = resource.definition.code.to_string();
+    record_change(
+        store,
+        actor,
+        change(
+            "rejected",
+            None,
+            Some(id),
+            &request.consumer,
+            &code,
+            serde_json::json!({"note": note}),
+        ),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Checks a grant fully: columns, masks, window, legal basis, and that its row filter parses.
+pub fn validate_grant(
+    engine: &tongban_catalog::query::QueryEngine,
+    grant: &Grant,
+) -> Result<(), ApiError> {
+    grant.check().map_err(ApiError::BadRequest)?;
+    if let Some(filter) = &grant.row_filter {
+        engine
+            .parse_row_filter(grant.library, filter)
+            .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// Creates an administrative grant (admins). Returns its id.
+pub async fn create(
+    store: &Store,
+    engine: &tongban_catalog::query::QueryEngine,
+    actor: &Actor<'_>,
+    mut grant: Grant,
+) -> Result<i64, ApiError> {
+    actor.principal.require(Role::Admin)?;
+    let resource = find_resource(store, &grant.resource).await?;
+    store
+        .department(&grant.consumer)
+        .await
+        .map_err(|e| match e {
+            crate::store::StoreError::NotFound => ApiError::NotFound("department"),
+            other => other.into(),
+        })?;
+    check_columns(&resource, &grant.columns)?;
+    check_matters(&grant.matters)?;
+    grant.id = 0;
+    grant.resource = resource.definition.code.to_string();
+    grant.library = resource.definition.base_library;
+    grant.source = GrantSource::Administrative;
+    validate_grant(engine, &grant)?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let id = store
+        .create_grant(&grant, None, &actor.principal.actor(), now)
+        .await?;
+    let detail = serde_json::to_value(&grant).map_err(|e| ApiError::Internal(e.to_string()))?;
+    record_change(
+        store,
+        actor,
+        change(
+            "created",
+            Some(id),
+            None,
+            &grant.consumer,
+            &grant.resource,
+            detail,
+        ),
+    )
+    .await?;
+    Ok(id)
+}
+
+/// Revokes a grant (its resource's provider, or an admin).
+pub async fn revoke(store: &Store, actor: &Actor<'_>, id: i64) -> Result<(), ApiError> {
+    actor
+        .principal
+        .require_any(&[Role::Provider, Role::Admin])?;
+    let record = store.grant(id).await.map_err(|e| match e {
+        crate::store::StoreError::NotFound => ApiError::NotFound("grant"),
+        other => other.into(),
+    })?;
+    let resource = find_resource(store, &record.grant.resource).await?;
+    if !actor.principal.roles.contains(Role::Admin)
+        && resource.definition.provider.department != actor.principal.department
+    {
+        return Err(ApiError::NotProvider);
+    }
+    let now = chrono::Utc::now().timestamp_millis();
+    store
+        .revoke_grant(id, &actor.principal.actor(), now)
+        .await
+        .map_err(|e| match e {
+            crate::store::StoreError::NotFound => {
+                ApiError::Conflict("the grant is already revoked".into())
+            }
+            other => other.into(),
+        })?;
+    record_change(
+        store,
+        actor,
+        change(
+            "revoked",
+            Some(id),
+            record.request_id,
+            &record.grant.consumer,
+            &record.grant.resource,
+            serde_json::json!({}),
+        ),
+    )
+    .await?;
+    Ok(())
+}
+
+/// The grants a principal may see: its own as consumer, those on its resources as
+/// provider, all as admin or auditor.
+pub async fn visible(
+    store: &Store,
+    principal: &Principal,
+) -> Result<Vec<crate::store::GrantRecord>, ApiError> {
+    let all = store.list_grants().await?;
+    if principal.roles.contains(Role::Admin) || principal.roles.contains(Role::Auditor) {
+        return Ok(all);
+    }
+    let provided: Vec<String> = store
+        .list_resources()
+        .await?
+        .into_iter()
+        .filter(|r| r.definition.provider.department == principal.department)
+        .map(|r| r.definition.code.to_string())
+        .collect();
+    Ok(all
+        .into_iter()
+        .filter(|g| {
+            g.grant.consumer == principal.department || provided.contains(&g.grant.resource)
+        })
+        .collect())
+}
+
+/// The requests a principal may see, by the same rule as grants.
+pub async fn visible_requests(
+    store: &Store,
+    principal: &Principal,
+) -> Result<Vec<crate::store::RequestRecord>, ApiError> {
+    let all = store.list_requests().await?;
+    if principal.roles.contains(Role::Admin) || principal.roles.contains(Role::Auditor) {
+        return Ok(all);
+    }
+    let provided: Vec<String> = store
+        .list_resources()
+        .await?
+        .into_iter()
+        .filter(|r| r.definition.provider.department == principal.department)
+        .map(|r| r.definition.code.to_string())
+        .collect();
+    Ok(all
+        .into_iter()
+        .filter(|r| r.consumer == principal.department || provided.contains(&r.resource))
+        .collect())
+}

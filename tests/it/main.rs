@@ -3,4 +3,5 @@
 mod catalog;
 mod flight;
 mod gateway;
+mod grants;
 mod query;

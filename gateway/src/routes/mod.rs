@@ -8,6 +8,7 @@ mod admin;
 pub(crate) use admin::new_user;
 mod auth;
 mod catalog;
+mod grants;
 mod query;
 
 use axum::extract::{FromRequest, Request};
@@ -42,6 +43,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/catalog/dcat", get(catalog::dcat))
         .route("/query", post(query::run))
+        .route("/grants", get(grants::list).post(grants::create))
+        .route("/grants/{id}", axum::routing::delete(grants::revoke))
+        .route("/grant-requests", get(grants::requests).post(grants::apply))
+        .route("/grant-requests/{id}/approve", post(grants::approve))
+        .route("/grant-requests/{id}/reject", post(grants::reject))
         .fallback(v1_fallback)
         .layer(axum::extract::DefaultBodyLimit::max(json_limit));
     Router::new()

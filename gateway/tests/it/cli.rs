@@ -85,3 +85,86 @@ fn serve_refuses_missing_certificates_with_a_clear_error() {
         "{text}"
     );
 }
+
+#[test]
+fn grants_can_be_requested_approved_and_revoked_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().to_str().expect("utf-8 path");
+    let (status, text) = tongban(&["init", "--dir", d, "--listen", "127.0.0.1:0"]);
+    assert_eq!(status, 0, "{text}");
+    let (status, text) = tongban(&[
+        "grants",
+        "request",
+        "--dir",
+        d,
+        "--department",
+        "approval-bureau",
+        "--resource",
+        "population",
+        "--columns",
+        "citizen_id,residence_address",
+        "--matters",
+        "birth-registration",
+        "--reason",
+        "出生一件事",
+        "--legal-basis",
+        "《母婴保健法》",
+    ]);
+    assert_eq!(status, 0, "{text}");
+    assert!(text.contains("request 1 filed"), "{text}");
+    let (status, text) = tongban(&[
+        "grants",
+        "approve",
+        "--dir",
+        d,
+        "--id",
+        "1",
+        "--as",
+        "market-regulation",
+    ]);
+    assert_eq!(status, 1, "only the provider approves: {text}");
+    let (status, text) = tongban(&[
+        "grants",
+        "approve",
+        "--dir",
+        d,
+        "--id",
+        "1",
+        "--as",
+        "public-security",
+        "--mask",
+        "residence_address=prefix:6",
+    ]);
+    assert_eq!(status, 0, "{text}");
+    assert!(text.contains("grant 1"), "{text}");
+    let (status, text) = tongban(&[
+        "grants",
+        "revoke",
+        "--dir",
+        d,
+        "--id",
+        "1",
+        "--as",
+        "public-security",
+    ]);
+    assert_eq!(status, 0, "{text}");
+    let (status, text) = tongban(&["grants", "list", "--dir", d]);
+    assert_eq!(status, 0, "{text}");
+    assert!(
+        text.contains("revoked") && text.contains("approved"),
+        "{text}"
+    );
+    let (status, text) = tongban(&[
+        "grants",
+        "approve",
+        "--dir",
+        d,
+        "--id",
+        "1",
+        "--as",
+        "public-security",
+        "--mask",
+        "residence_address=sideways",
+    ]);
+    assert_eq!(status, 1, "{text}");
+}
