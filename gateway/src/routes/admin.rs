@@ -61,6 +61,7 @@ pub(super) async fn create_user(
     principal: Principal,
     ApiJson(body): ApiJson<CreateUser>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let started = std::time::Instant::now();
     principal.require(Role::Admin)?;
     let user = new_user(
         &state.store,
@@ -81,6 +82,17 @@ pub(super) async fn create_user(
             }
             other => other.into(),
         })?;
+    let event = crate::audit::AuditEvent::UserCreated {
+        username: user.username.clone(),
+        department: user.department.clone(),
+        roles: user.roles.to_string(),
+    };
+    let audit_id = crate::audit::request_id();
+    crate::audit::record(
+        &state.store,
+        &crate::audit::entry(&principal, &audit_id, None, started, event),
+    )
+    .await?;
     tracing::info!(actor = %principal.actor(), user = %user.username, "user created");
     Ok((
         StatusCode::CREATED,
