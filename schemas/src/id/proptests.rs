@@ -199,9 +199,10 @@ proptest! {
             prop_assert!(LicenceId::parse(&changed).is_err(), "{} accepted", changed);
         }
         for (i, swapped) in transpositions(s) {
+            // Only swaps in the scheme's blind spot may pass; even those are often caught
+            // by the field formats (a type code ends in three digits, for instance).
             let accepted = LicenceId::parse(&swapped).is_ok();
-            let predicted = mod37_36_blind_spot(s, i);
-            prop_assert_eq!(accepted, predicted, "{} (swap at {})", swapped, i);
+            prop_assert!(!accepted || mod37_36_blind_spot(s, i), "{} (swap at {}) accepted", swapped, i);
         }
     }
 }
