@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use axum::http::StatusCode;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use sha2::{Digest, Sha256};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tongban_catalog::query::{Access, Grant, QueryError, policy};
+use tongban_catalog::query::{Access, Grant, PlannedQuery, QueryEngine, QueryError, policy};
 use tongban_schemas::BaseLibrary;
 
 use crate::audit::{self, AuditEvent, Purpose};
@@ -102,7 +102,13 @@ pub async fn run(
     let started = Instant::now();
     let audit_id = audit::request_id();
     let sql_sha256 = hex::encode(Sha256::digest(request.sql.as_bytes()));
-    match execute(state, principal, &request, started).await {
+    // A panic in the engine (an Arrow kernel overflowing its offsets, say) must not cost the
+    // query its audit entry: it is recorded and answered like any other failure.
+    let outcome = std::panic::AssertUnwindSafe(execute(state, principal, &request, started))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|panic| Err(panicked(panic.as_ref())));
+    match outcome {
         Ok((planned_tables, snapshots, plan_sha256, schema, batches, rows, truncated)) => {
             let event = AuditEvent::QueryExecuted {
                 sql_sha256,
@@ -217,20 +223,22 @@ async fn execute(
     };
     let deadline = started + Duration::from_secs(config.timeout_seconds.max(1));
 
-    let planned =
-        match tokio::time::timeout_at(deadline.into(), state.engine.plan(&request.sql, &access))
-            .await
-        {
-            Err(_) => {
-                return Err(Refusal::new(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    "query.timeout",
-                    "the query took too long to plan",
-                ));
-            }
-            Ok(Err(e)) => return Err(classify(e, &held, &access, now)),
-            Ok(Ok(p)) => p,
-        };
+    let planning = plan_on_own_thread(
+        Arc::clone(&state.engine),
+        request.sql.clone(),
+        access.clone(),
+    );
+    let planned = match tokio::time::timeout_at(deadline.into(), planning).await {
+        Err(_) => {
+            return Err(Refusal::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "query.timeout",
+                "the query took too long to plan",
+            ));
+        }
+        Ok(Err(e)) => return Err(classify(e, &held, &access, now)),
+        Ok(Ok(p)) => p,
+    };
     let plan_sha256 = planned.plan_sha256.clone();
     let with_plan = |mut r: Refusal| {
         r.plan_sha256 = Some(plan_sha256.clone());
@@ -304,6 +312,56 @@ async fn execute(
         rows,
         truncated,
     ))
+}
+
+/// Stack of the thread a query is planned on. DataFusion's SQL planner recurses once per
+/// nested subquery, with frames of up to about 100 KiB in debug builds, so on a worker's
+/// 2 MiB stack some twenty nested subqueries abort the whole process; the parser's depth
+/// limit keeps any statement well within this.
+const PLANNER_STACK_BYTES: usize = 64 << 20;
+
+/// Plans `sql` on a thread of its own with a deep stack; that also keeps planning, which
+/// cannot be interrupted, off the runtime's workers. A panic while planning resumes here.
+async fn plan_on_own_thread(
+    engine: Arc<QueryEngine>,
+    sql: String,
+    access: Access,
+) -> Result<PlannedQuery, QueryError> {
+    let runtime = tokio::runtime::Handle::current();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("tongban-planner".into())
+        .stack_size(PLANNER_STACK_BYTES)
+        .spawn(move || {
+            let planned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                runtime.block_on(engine.plan(&sql, &access))
+            }));
+            // The receiver is gone only if the request timed out or was dropped.
+            let _ = tx.send(planned);
+        })
+        .map_err(|e| QueryError::Internal(format!("cannot start a planner thread: {e}")))?;
+    match rx.await {
+        Ok(Ok(planned)) => planned,
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
+        Err(_) => Err(QueryError::Internal(
+            "the planner thread ended without an answer".into(),
+        )),
+    }
+}
+
+fn panicked(panic: &(dyn std::any::Any + Send)) -> Refusal {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    Refusal {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        code: "server.internal",
+        message: "internal error".into(),
+        detail: format!("the query engine panicked: {what}"),
+        plan_sha256: None,
+    }
 }
 
 fn internal(detail: &str) -> Refusal {

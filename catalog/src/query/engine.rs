@@ -271,6 +271,12 @@ impl QueryEngine {
     pub fn new(limits: &QueryLimits) -> Result<QueryEngine, QueryError> {
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_pool(Arc::new(FairSpillPool::new(limits.memory_bytes)))
+            // No spilling: query data (filtered and masked, but personal) never leaves
+            // memory for an unencrypted temp directory; a query that does not fit is refused.
+            .with_disk_manager_builder(
+                datafusion::execution::disk_manager::DiskManagerBuilder::default()
+                    .with_mode(datafusion::execution::disk_manager::DiskManagerMode::Disabled),
+            )
             .build_arc()?;
         let mut config = SessionConfig::new()
             .with_information_schema(true)
@@ -364,6 +370,8 @@ impl QueryEngine {
             .await
             .map_err(plan_error)?;
         check_read_only(&logical)?;
+        // Before the optimiser, whose constant folding would already build the values.
+        super::bounds::check(&logical)?;
         let logical = state.optimize(&logical).map_err(plan_error)?;
         let tables = tables_read(&logical);
         let physical = state

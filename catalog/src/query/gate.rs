@@ -7,8 +7,10 @@
 //! (see `engine`), so a statement that slipped past this parser-level check still cannot
 //! write.
 
+use std::ops::ControlFlow;
+
 use datafusion::sql::parser::{DFParser, Statement as DfStatement};
-use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
+use datafusion::sql::sqlparser::ast::{Query, Statement as SqlStatement, visit_statements};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 
 use super::QueryError;
@@ -47,6 +49,10 @@ pub fn admit(sql: &str, explain_allowed: bool) -> Result<Admitted, QueryError> {
         return Err(QueryError::refused("query.empty", "no SQL statement given"));
     }
     let mut statements = DfStatement::parse(sql)?;
+    if statements.is_empty() {
+        // Only comments or semicolons: nothing to run, not several things.
+        return Err(QueryError::refused("query.empty", "no SQL statement given"));
+    }
     if statements.len() != 1 {
         return Err(QueryError::refused(
             "query.multiple_statements",
@@ -83,6 +89,7 @@ fn classify(statement: &DfStatement, explain_allowed: bool) -> Result<StatementK
     };
     match statement {
         DfStatement::Statement(inner) => match inner.as_ref() {
+            SqlStatement::Query(query) if holds_statement(query) => refuse("data-changing (DML)"),
             SqlStatement::Query(_) => Ok(StatementKind::Query),
             SqlStatement::Explain { statement, .. } => {
                 if !explain_allowed {
@@ -91,9 +98,10 @@ fn classify(statement: &DfStatement, explain_allowed: bool) -> Result<StatementK
                         "EXPLAIN is reserved for auditors",
                     ));
                 }
-                match statement.as_ref() {
-                    SqlStatement::Query(_) => Ok(StatementKind::Explain),
-                    _ => refuse("EXPLAIN of non-query"),
+                if is_plain_query(statement) {
+                    Ok(StatementKind::Explain)
+                } else {
+                    refuse("EXPLAIN of non-query")
                 }
             }
             SqlStatement::ExplainTable { .. } => refuse("DESCRIBE"),
@@ -125,15 +133,24 @@ fn classify(statement: &DfStatement, explain_allowed: bool) -> Result<StatementK
                 ));
             }
             match explain.statement.as_ref() {
-                DfStatement::Statement(inner)
-                    if matches!(inner.as_ref(), SqlStatement::Query(_)) =>
-                {
+                DfStatement::Statement(inner) if is_plain_query(inner) => {
                     Ok(StatementKind::Explain)
                 }
                 _ => refuse("EXPLAIN of non-query"),
             }
         }
     }
+}
+
+/// Whether a query carries a statement inside it: `WITH … INSERT/UPDATE/DELETE/MERGE` parses
+/// as a query whose body is that statement, anywhere a query may stand.
+fn holds_statement(query: &Query) -> bool {
+    visit_statements(query, |_| ControlFlow::Break(())).is_break()
+}
+
+/// A query with no statement inside.
+fn is_plain_query(statement: &SqlStatement) -> bool {
+    matches!(statement, SqlStatement::Query(q) if !holds_statement(q))
 }
 
 fn is_ddl(statement: &SqlStatement) -> bool {
@@ -256,7 +273,24 @@ mod tests {
                 true,
                 "query.statement_not_allowed",
             ),
+            (
+                "WITH x AS (SELECT 1) DELETE FROM population",
+                false,
+                "query.statement_not_allowed",
+            ),
+            (
+                "SELECT * FROM (WITH x AS (SELECT 1) INSERT INTO t SELECT 1) s",
+                false,
+                "query.statement_not_allowed",
+            ),
+            (
+                "EXPLAIN WITH x AS (SELECT 1) UPDATE population SET name = 'x'",
+                true,
+                "query.statement_not_allowed",
+            ),
             ("", false, "query.empty"),
+            (";", false, "query.empty"),
+            ("-- SELECT 1", false, "query.empty"),
             ("SELEC 1", false, "invalid"),
         ];
         for (sql, explain, want) in cases {

@@ -1,5 +1,7 @@
-//! Governed SQL: the statement gate, grants and their in-plan policy, and the engine.
+//! Governed SQL: the statement gate, grants and their in-plan policy, bounds on the values a
+//! query may build, and the engine.
 
+pub mod bounds;
 pub mod engine;
 pub mod gate;
 pub mod policy;

@@ -218,10 +218,16 @@ impl PolicyTable {
             .map(|c| {
                 raw_schema
                     .field_with_name(c)
-                    .map(|f| {
-                        f.clone().with_nullable(
-                            f.is_nullable() || grant.masks.get(c) == Some(&Mask::Redact),
-                        )
+                    .map(|f| match grant.masks.get(c) {
+                        // A masked column is what the mask expression yields: nullable and
+                        // without the item's metadata. Declaring anything else makes the
+                        // logical schema disagree with the scan's, which the planner rejects
+                        // for aggregates and set operations over the column.
+                        Some(_) => f
+                            .clone()
+                            .with_nullable(true)
+                            .with_metadata(Default::default()),
+                        None => f.clone(),
                     })
                     .map_err(|_| {
                         QueryError::Internal(format!(
