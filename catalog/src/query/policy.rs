@@ -317,6 +317,9 @@ impl TableProvider for PolicyTable {
             .raw
             .scan(state, Some(&raw_projection), &hints, raw_limit)
             .await?;
+        if !hints.is_empty() {
+            plan = with_pruning_predicate(plan, &hints, &self.raw_schema, state)?;
+        }
 
         let scanned_schema = plan.schema();
         let df_schema = DFSchema::try_from(scanned_schema.as_ref().clone())?;
@@ -341,6 +344,49 @@ impl TableProvider for PolicyTable {
         let projected: Arc<dyn ExecutionPlan> = Arc::new(ProjectionExec::try_new(exprs, plan)?);
         Ok(Arc::new(PolicyBarrier::new(projected, self.grant.library)))
     }
+}
+
+/// Gives the Parquet scan `hints` as its pruning predicate. With row-level pushdown off,
+/// the reader uses a predicate only on statistics, page indexes and bloom filters: it skips
+/// row groups and pages that cannot match and never evaluates the expression on a row, so a
+/// hint can make a lookup touch one page without seeing rows the policy hides. The optimiser
+/// cannot do this itself because the barrier above stops its filter pushdown.
+fn with_pruning_predicate(
+    plan: Arc<dyn ExecutionPlan>,
+    hints: &[Expr],
+    raw_schema: &SchemaRef,
+    state: &dyn Session,
+) -> DfResult<Arc<dyn ExecutionPlan>> {
+    use datafusion::common::tree_node::{Transformed, TreeNode};
+    use datafusion::datasource::physical_plan::{FileScanConfigBuilder, ParquetSource};
+    use datafusion::datasource::source::DataSourceExec;
+    let Some(exec) = (plan.as_ref() as &dyn std::any::Any).downcast_ref::<DataSourceExec>() else {
+        return Ok(plan);
+    };
+    let Some((config, source)) = exec.downcast_to_file_source::<ParquetSource>() else {
+        return Ok(plan);
+    };
+    let Some(conjunction) = datafusion::logical_expr::utils::conjunction(hints.to_vec()) else {
+        return Ok(plan);
+    };
+    // The file schema is unqualified; so must the predicate's columns be.
+    let unqualified = conjunction
+        .transform_up(|e| {
+            Ok(match e {
+                Expr::Column(c) => {
+                    Transformed::yes(col(datafusion::common::Column::from_name(c.name)))
+                }
+                other => Transformed::no(other),
+            })
+        })?
+        .data;
+    let df_schema = DFSchema::try_from(raw_schema.as_ref().clone())?;
+    let predicate = state.create_physical_expr(unqualified, &df_schema)?;
+    let source = Arc::new(source.with_predicate(predicate));
+    let config = FileScanConfigBuilder::from(config.clone())
+        .with_source(source)
+        .build();
+    Ok(DataSourceExec::from_data_source(config))
 }
 
 /// The end of a policy subtree. It passes batches through unchanged but accepts no filter,
