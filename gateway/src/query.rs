@@ -223,7 +223,7 @@ async fn execute(
     };
     let deadline = started + Duration::from_secs(config.timeout_seconds.max(1));
 
-    let planning = plan_on_own_thread(
+    let planning = state.planners.plan(
         Arc::clone(&state.engine),
         request.sql.clone(),
         access.clone(),
@@ -320,32 +320,69 @@ async fn execute(
 /// limit keeps any statement well within this.
 const PLANNER_STACK_BYTES: usize = 64 << 20;
 
-/// Plans `sql` on a thread of its own with a deep stack; that also keeps planning, which
-/// cannot be interrupted, off the runtime's workers. A panic while planning resumes here.
-async fn plan_on_own_thread(
-    engine: Arc<QueryEngine>,
-    sql: String,
-    access: Access,
-) -> Result<PlannedQuery, QueryError> {
-    let runtime = tokio::runtime::Handle::current();
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    std::thread::Builder::new()
-        .name("tongban-planner".into())
-        .stack_size(PLANNER_STACK_BYTES)
-        .spawn(move || {
+type PlanJob = Box<dyn FnOnce() + Send>;
+
+/// Threads with deep stacks that plan queries, so planning (which cannot be interrupted and
+/// may recurse deeply) stays off the runtime's workers without starting a thread per query.
+#[derive(Debug)]
+pub struct Planners {
+    jobs: std::sync::mpsc::Sender<PlanJob>,
+}
+
+impl Planners {
+    /// Starts `threads` planner threads.
+    pub fn start(threads: usize) -> std::io::Result<Planners> {
+        let (jobs, queue) = std::sync::mpsc::channel::<PlanJob>();
+        let queue = Arc::new(Mutex::new(queue));
+        for i in 0..threads.max(1) {
+            let queue = Arc::clone(&queue);
+            std::thread::Builder::new()
+                .name(format!("tongban-planner-{i}"))
+                .stack_size(PLANNER_STACK_BYTES)
+                .spawn(move || {
+                    loop {
+                        // The lock is held only while waiting for the next job.
+                        let job = match queue.lock() {
+                            Ok(queue) => queue.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            // Every sender is gone: the server is shutting down.
+                            Err(_) => return,
+                        }
+                    }
+                })?;
+        }
+        Ok(Planners { jobs })
+    }
+
+    /// Plans `sql` under `access` on a planner thread. A panic while planning resumes here.
+    async fn plan(
+        &self,
+        engine: Arc<QueryEngine>,
+        sql: String,
+        access: Access,
+    ) -> Result<PlannedQuery, QueryError> {
+        let runtime = tokio::runtime::Handle::current();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: PlanJob = Box::new(move || {
             let planned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 runtime.block_on(engine.plan(&sql, &access))
             }));
             // The receiver is gone only if the request timed out or was dropped.
             let _ = tx.send(planned);
-        })
-        .map_err(|e| QueryError::Internal(format!("cannot start a planner thread: {e}")))?;
-    match rx.await {
-        Ok(Ok(planned)) => planned,
-        Ok(Err(panic)) => std::panic::resume_unwind(panic),
-        Err(_) => Err(QueryError::Internal(
-            "the planner thread ended without an answer".into(),
-        )),
+        });
+        self.jobs
+            .send(job)
+            .map_err(|_| QueryError::Internal("the planner threads have stopped".into()))?;
+        match rx.await {
+            Ok(Ok(planned)) => planned,
+            Ok(Err(panic)) => std::panic::resume_unwind(panic),
+            Err(_) => Err(QueryError::Internal(
+                "the planner thread ended without an answer".into(),
+            )),
+        }
     }
 }
 

@@ -37,6 +37,8 @@ pub struct AppState {
     pub engine: Arc<QueryEngine>,
     /// Per-department query concurrency.
     pub concurrency: Arc<crate::query::Concurrency>,
+    /// Threads that plan queries.
+    pub planners: Arc<crate::query::Planners>,
 }
 
 impl AppState {
@@ -178,6 +180,16 @@ impl Application {
             publish_lock: Arc::new(tokio::sync::Mutex::new(())),
             engine,
             concurrency: Arc::new(crate::query::Concurrency::default()),
+            planners: Arc::new(
+                crate::query::Planners::start(
+                    std::thread::available_parallelism()
+                        .map_or(2, |n| n.get())
+                        .max(2),
+                )
+                .map_err(|e| {
+                    StartupError::Engine(format!("cannot start the query planner threads: {e}"))
+                })?,
+            ),
         };
         state.load_snapshots().await?;
         Ok(Application {

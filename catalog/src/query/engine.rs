@@ -15,10 +15,6 @@ use datafusion::catalog::{
     SchemaProvider,
 };
 use datafusion::common::DFSchema;
-use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{
-    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
-};
 use datafusion::execution::SessionStateDefaults;
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
@@ -34,6 +30,7 @@ use tongban_schemas::BaseLibrary;
 use super::QueryError;
 use super::gate::{self, StatementKind};
 use super::policy::{Grant, PolicyTable};
+use super::snapshot::SnapshotTable;
 
 /// Limits every query runs under.
 #[derive(Debug, Clone)]
@@ -208,13 +205,6 @@ pub const WINDOW_FUNCTIONS: &[&str] = &[
     "nth_value",
 ];
 
-/// A current snapshot the engine can read.
-#[derive(Debug, Clone)]
-struct Snapshot {
-    version: i64,
-    table: Arc<ListingTable>,
-}
-
 /// What the caller may do in this request.
 #[derive(Debug, Clone)]
 pub struct Access {
@@ -263,7 +253,7 @@ impl PlannedQuery {
 pub struct QueryEngine {
     runtime: Arc<RuntimeEnv>,
     base: SessionState,
-    snapshots: RwLock<HashMap<BaseLibrary, Snapshot>>,
+    snapshots: RwLock<HashMap<BaseLibrary, Arc<SnapshotTable>>>,
 }
 
 impl QueryEngine {
@@ -277,6 +267,7 @@ impl QueryEngine {
                 datafusion::execution::disk_manager::DiskManagerBuilder::default()
                     .with_mode(datafusion::execution::disk_manager::DiskManagerMode::Disabled),
             )
+            .with_metadata_cache_limit(1 << 30)
             .build_arc()?;
         let mut config = SessionConfig::new()
             .with_information_schema(true)
@@ -285,6 +276,7 @@ impl QueryEngine {
             .with_create_default_catalog_and_schema(false);
         let options = config.options_mut();
         options.execution.parquet.pushdown_filters = false;
+        options.optimizer.repartition_file_scans = false;
         options.execution.parquet.enable_page_index = true;
         options.execution.parquet.bloom_filter_on_read = true;
         options.sql_parser.enable_ident_normalization = true;
@@ -323,19 +315,17 @@ impl QueryEngine {
         version: i64,
         dir: &Path,
     ) -> Result<(), QueryError> {
-        let url = ListingTableUrl::parse(format!("{}/", dir.display()))?;
-        let key = datafusion::logical_expr::col(library.key_column()).sort(true, false);
-        let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-            .with_file_extension(".parquet")
-            .with_file_sort_order(vec![vec![key]]);
-        let config = ListingTableConfig::new(url)
-            .with_listing_options(options)
-            .with_schema(library.schema());
-        let table = Arc::new(ListingTable::try_new(config)?);
+        // Listing and footers are read on a blocking thread: a large snapshot has many files.
+        let dir = dir.to_path_buf();
+        let table =
+            tokio::task::spawn_blocking(move || SnapshotTable::open(library, version, &dir))
+                .await
+                .map_err(|e| QueryError::Internal(format!("snapshot loader failed: {e}")))??;
+        let table = Arc::new(table);
         self.snapshots
             .write()
             .map_err(|_| QueryError::Internal("snapshot registry poisoned".into()))?
-            .insert(library, Snapshot { version, table });
+            .insert(library, table);
         Ok(())
     }
 
@@ -343,7 +333,7 @@ impl QueryEngine {
     pub fn versions(&self) -> BTreeMap<BaseLibrary, i64> {
         self.snapshots
             .read()
-            .map(|s| s.iter().map(|(l, s)| (*l, s.version)).collect())
+            .map(|s| s.iter().map(|(l, s)| (*l, s.version())).collect())
             .unwrap_or_default()
     }
 
@@ -419,9 +409,9 @@ impl QueryEngine {
                 Some(sql) => Some(self.parse_row_filter(grant.library, sql)?),
                 None => None,
             };
-            let table = PolicyTable::new(Arc::clone(&snapshot.table), grant.clone(), row_filter)?;
+            let table = PolicyTable::new(Arc::clone(snapshot), grant.clone(), row_filter)?;
             schema.register_table(grant.library.table_name().to_owned(), Arc::new(table))?;
-            versions.insert(grant.library.table_name().to_owned(), snapshot.version);
+            versions.insert(grant.library.table_name().to_owned(), snapshot.version());
         }
         drop(snapshots);
         let catalog = Arc::new(MemoryCatalogProvider::new());

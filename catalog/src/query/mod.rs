@@ -5,6 +5,7 @@ pub mod bounds;
 pub mod engine;
 pub mod gate;
 pub mod policy;
+pub mod snapshot;
 
 pub use engine::{Access, PlannedQuery, QueryEngine, QueryLimits};
 pub use gate::StatementKind;

@@ -20,7 +20,6 @@ use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::datasource::TableType;
-use datafusion::datasource::listing::ListingTable;
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::{Expr, ExprSchemable, TableProviderFilterPushDown, col, lit, when};
@@ -34,6 +33,7 @@ use serde::{Deserialize, Serialize};
 use tongban_schemas::BaseLibrary;
 
 use super::QueryError;
+use super::snapshot::SnapshotTable;
 
 /// How a column's values are hidden from the consumer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -196,7 +196,7 @@ pub fn resolve<'a>(
 /// A base library as one consumer may see it under one grant.
 #[derive(Debug)]
 pub struct PolicyTable {
-    raw: Arc<ListingTable>,
+    raw: Arc<SnapshotTable>,
     raw_schema: SchemaRef,
     schema: SchemaRef,
     grant: Grant,
@@ -207,7 +207,7 @@ impl PolicyTable {
     /// Wraps a snapshot's listing table in `grant`'s policy. `row_filter` is the grant's
     /// predicate already parsed against the raw schema.
     pub fn new(
-        raw: Arc<ListingTable>,
+        raw: Arc<SnapshotTable>,
         grant: Grant,
         row_filter: Option<Expr>,
     ) -> Result<PolicyTable, QueryError> {
@@ -315,7 +315,7 @@ impl TableProvider for PolicyTable {
         };
         let mut plan = self
             .raw
-            .scan(state, Some(&raw_projection), &hints, raw_limit)
+            .scan(state, &raw_projection, &hints, raw_limit)
             .await?;
         if !hints.is_empty() {
             plan = with_pruning_predicate(plan, &hints, &self.raw_schema, state)?;

@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail, ensure};
 use clap::Parser;
 use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::datatypes::DataType;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use futures::StreamExt;
 use serde_json::{Value, json};
@@ -516,8 +517,13 @@ async fn every_nth(
     let mut seen = 0u64;
     while let Some(batch) = stream.next().await {
         let batch = batch?;
-        let a = batch.column(0).as_string::<i32>();
-        let b = batch.column(1).as_string::<i32>();
+        // Plain DataFusion reads Parquet strings as views; normalise to one type.
+        let utf8 = |i: usize| {
+            datafusion::arrow::compute::cast(batch.column(i), &DataType::Utf8)
+                .context("casting a key column to text")
+        };
+        let (a, b) = (utf8(0)?, utf8(1)?);
+        let (a, b) = (a.as_string::<i32>(), b.as_string::<i32>());
         for i in 0..batch.num_rows() {
             if seen.is_multiple_of(step) && picked.len() < want {
                 let second = (!b.is_null(i)).then(|| b.value(i).to_owned());
