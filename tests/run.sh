@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every Tongban test on this machine, installing what the tests need first:
 # PostgreSQL (a throwaway cluster on a private port, started as the `postgres` user because
-# the server refuses to run as root), cargo-nextest, and the Python Flight SQL client (ADBC).
+# the server refuses to run as root), cargo-nextest, the Python Flight SQL client (ADBC),
+# jwcrypto (an independent JOSE implementation) and the OpenSSL headers.
 # Usage: tests/run.sh [nextest args…]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,6 +33,18 @@ fi
 if ! python3 -c 'import adbc_driver_flightsql, pyarrow' >/dev/null 2>&1; then
   echo "installing adbc-driver-flightsql and pyarrow …"
   python3 -m pip install --quiet adbc-driver-flightsql pyarrow
+fi
+
+# E-licence interoperability: tokens are checked by an independent JOSE implementation.
+if ! python3 -c 'import jwcrypto' >/dev/null 2>&1; then
+  echo "installing jwcrypto …"
+  python3 -m pip install --quiet jwcrypto
+fi
+
+# OpenSSL headers for building the e-licence crate.
+if ! pkg-config --exists openssl 2>/dev/null; then
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq libssl-dev pkg-config >/dev/null
 fi
 
 # A throwaway cluster: trust auth on loopback only, a private port, removed on exit.

@@ -10,6 +10,7 @@ pub mod generate;
 pub mod id;
 pub mod layout;
 pub mod library;
+pub mod licence;
 
 pub use id::{CitizenId, DivisionCode, Gender, IdError, LicenceId, Uscc};
 pub use library::BaseLibrary;
