@@ -10,7 +10,8 @@ use serde::Serialize;
 
 use crate::auth::{Credential, Principal};
 use crate::error::ApiError;
-use crate::store::{AuditRow, Store};
+use crate::ledger::{self, Appended, Ledger};
+use crate::store::Store;
 
 /// Why data was accessed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -22,6 +23,10 @@ pub struct Purpose {
     pub case_id: String,
     /// The legal basis the department relies on.
     pub legal_basis: String,
+    /// Under a legal exemption (an investigation, say), the day until which the data
+    /// subject does not see this access; auditors always do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidential_until: Option<chrono::NaiveDate>,
 }
 
 /// What happened.
@@ -96,7 +101,8 @@ impl AuditEvent {
         }
     }
 
-    fn outcome(&self) -> &'static str {
+    /// `ok` or `refused`.
+    pub fn outcome(&self) -> &'static str {
         match self {
             AuditEvent::QueryRefused { .. } => "refused",
             _ => "ok",
@@ -104,9 +110,22 @@ impl AuditEvent {
     }
 }
 
+/// The data subjects (citizens, legal entities) whose identifiers a result contained.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Subjects {
+    /// Subjects in the result.
+    pub count: u64,
+    /// Keyed hashes of the subjects, up to the per-query cap.
+    pub hashes: Vec<String>,
+    /// Whether the count exceeded the cap (only the first hashes are recorded).
+    pub bulk: bool,
+}
+
 /// A complete audit entry.
 #[derive(Debug, Clone, Serialize)]
 pub struct AuditEntry {
+    /// Leaf index in the log, assigned when the entry is appended.
+    pub index: u64,
     /// The request's id; clients see it as `audit_id`.
     pub request_id: String,
     /// RFC 3339 time in Beijing.
@@ -123,6 +142,15 @@ pub struct AuditEntry {
     pub purpose: Option<Purpose>,
     /// Milliseconds from the request's start to the entry.
     pub duration_ms: f64,
+    /// Data subjects in the result, when it contained identifiers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subjects: Option<Subjects>,
+    /// Anomaly flags (see `alerts`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<String>,
+    /// Unix milliseconds of `time`; stored beside the entry for filtering.
+    #[serde(skip)]
+    pub at_ms: i64,
     /// What happened.
     #[serde(flatten)]
     pub event: AuditEvent,
@@ -140,9 +168,14 @@ pub fn entry(
         Credential::Certificate { fingerprint } => Some(fingerprint.clone()),
         Credential::Token { .. } | Credential::Local { .. } => None,
     };
+    let now = chrono::Utc::now();
     AuditEntry {
+        index: 0,
         request_id: request_id.to_owned(),
-        time: beijing_now(),
+        time: beijing(now),
+        at_ms: now.timestamp_millis(),
+        subjects: None,
+        flags: Vec::new(),
         department: principal.department.clone(),
         actor: principal.actor(),
         certificate,
@@ -152,9 +185,8 @@ pub fn entry(
     }
 }
 
-fn beijing_now() -> String {
-    chrono::Utc::now()
-        .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("+08:00 is a valid offset"))
+fn beijing(now: chrono::DateTime<chrono::Utc>) -> String {
+    now.with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("+08:00 is a valid offset"))
         .to_rfc3339_opts(chrono::SecondsFormat::Micros, false)
 }
 
@@ -168,20 +200,27 @@ pub fn canonical(entry: &AuditEntry) -> Result<String, ApiError> {
         .map_err(|e| ApiError::Internal(format!("audit serialisation: {e}")))
 }
 
-/// Writes an entry; when this returns the entry is committed. Returns its sequence number.
-pub async fn record(store: &Store, entry: &AuditEntry) -> Result<i64, ApiError> {
-    let text = canonical(entry)?;
-    let row = AuditRow {
-        request_id: &entry.request_id,
-        at: chrono::Utc::now().timestamp_millis(),
-        department: &entry.department,
-        actor: &entry.actor,
-        action: entry.event.action(),
-        outcome: entry.event.outcome(),
-        matter: entry.purpose.as_ref().map(|p| p.matter.as_str()),
-        entry: &text,
-    };
-    Ok(store.append_audit(&row).await?)
+/// Where entries go: the server's sequenced log, or straight into the store from a process
+/// without one (the command line).
+#[derive(Debug, Clone)]
+pub enum Recorder {
+    /// Through the sequencer (group commit, in-memory tree, signed heads).
+    Ledger(Ledger),
+    /// One transaction per entry.
+    Direct(Store),
+}
+
+/// Writes an entry with the keyed hashes of its data subjects; when this returns the entry
+/// is committed. This is the one way entries are written.
+pub async fn record(
+    to: &Recorder,
+    entry: AuditEntry,
+    subjects: Vec<String>,
+) -> Result<Appended, ApiError> {
+    match to {
+        Recorder::Ledger(ledger) => ledger.append(entry, subjects).await,
+        Recorder::Direct(store) => ledger::append_direct(store, entry).await,
+    }
 }
 
 /// A fresh request id (UUID v7: time-ordered).

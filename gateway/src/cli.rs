@@ -114,6 +114,11 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Verify and export the audit log.
+    Audit {
+        #[command(subcommand)]
+        command: crate::audit_cli::AuditCommand,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -248,6 +253,16 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Command::Audit { command } = cli.command {
+        return match runtime.block_on(crate::audit_cli::run(command)) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::from(2),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match runtime.block_on(run(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -389,7 +404,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
             flight_listen,
             seed,
         } => demo(&dir, people, listen, flight_listen, seed).await,
-        Command::Validate { .. } => unreachable!("handled before the runtime starts"),
+        Command::Validate { .. } | Command::Audit { .. } => {
+            unreachable!("handled before the runtime starts")
+        }
         Command::Grants { command } => grants_command(command).await,
         Command::User {
             command:
@@ -414,9 +431,22 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 &password,
             )
             .await?;
+            let started = std::time::Instant::now();
             store
                 .create_user(&user, chrono::Utc::now().timestamp_millis())
                 .await?;
+            let operator = local_principal(&store, &user.department).await?;
+            let event = crate::audit::AuditEvent::UserCreated {
+                username: user.username.clone(),
+                department: user.department.clone(),
+                roles: user.roles.to_string(),
+            };
+            crate::audit::record(
+                &crate::audit::Recorder::Direct(store.clone()),
+                crate::audit::entry(&operator, &crate::audit::request_id(), None, started, event),
+                Vec::new(),
+            )
+            .await?;
             println!("created {} with password {password}", user.username);
             Ok(())
         }
@@ -471,6 +501,7 @@ async fn grants_command(command: GrantCommand) -> anyhow::Result<()> {
     };
     let config = Config::load(&dir.join(config::FILE_NAME))?;
     let store = Store::connect(config.store.url.expose(), 2).await?;
+    let recorder = crate::audit::Recorder::Direct(store.clone());
     let started = std::time::Instant::now();
     match command {
         GrantCommand::List { .. } => {
@@ -510,6 +541,7 @@ async fn grants_command(command: GrantCommand) -> anyhow::Result<()> {
             let actor = Actor {
                 principal: &principal,
                 started,
+                recorder: &recorder,
             };
             let id = grants::apply(
                 &store,
@@ -539,6 +571,7 @@ async fn grants_command(command: GrantCommand) -> anyhow::Result<()> {
             let actor = Actor {
                 principal: &principal,
                 started,
+                recorder: &recorder,
             };
             let engine = tongban_catalog::query::QueryEngine::new(
                 &tongban_catalog::query::QueryLimits::default(),
@@ -571,6 +604,7 @@ async fn grants_command(command: GrantCommand) -> anyhow::Result<()> {
                 &Actor {
                     principal: &principal,
                     started,
+                    recorder: &recorder,
                 },
                 id,
                 &note,
@@ -585,6 +619,7 @@ async fn grants_command(command: GrantCommand) -> anyhow::Result<()> {
                 &Actor {
                     principal: &principal,
                     started,
+                    recorder: &recorder,
                 },
                 id,
             )

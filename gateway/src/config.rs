@@ -62,6 +62,75 @@ pub struct Config {
     /// Governed SQL.
     #[serde(default)]
     pub query: QueryConfig,
+    /// The audit log.
+    #[serde(default)]
+    pub audit: AuditConfig,
+}
+
+/// The audit log: keys, tree heads, group commit, retention, data subjects, alerts.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// Ed25519 PKCS#8 key that signs tree heads (created if absent); used for nothing else.
+    /// Default: `<data_dir>/keys/audit-signing.pk8`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing_key: Option<PathBuf>,
+    /// 32-byte key of the keyed hashes that stand for data subjects (created if absent).
+    /// Default: `<data_dir>/keys/audit-subject.key`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject_key: Option<PathBuf>,
+    /// Sign a tree head after this many entries…
+    pub head_every_entries: u64,
+    /// …or after this many seconds, if the log grew.
+    pub head_interval_seconds: u64,
+    /// Most entries in one group commit.
+    pub max_batch: usize,
+    /// Days entry bodies are kept; 0 keeps them for ever. Leaf hashes are always kept.
+    pub retention_days: u32,
+    /// Subjects recorded per entry; beyond it the entry records the count and is bulk.
+    pub subject_cap: usize,
+    /// A single-case matter returning more subjects than this is flagged.
+    pub bulk_subjects: u64,
+    /// Working hours in Beijing time, `[start, end)`; accesses outside are flagged.
+    pub working_hours: [u32; 2],
+    /// Refusals of one department within `refusal_window_minutes` that raise a flag.
+    pub refusal_alert_count: u32,
+    /// The window of `refusal_alert_count`.
+    pub refusal_window_minutes: u32,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            signing_key: None,
+            subject_key: None,
+            head_every_entries: 1000,
+            head_interval_seconds: 10,
+            max_batch: 4096,
+            retention_days: 0,
+            subject_cap: 1000,
+            bulk_subjects: 20,
+            working_hours: [7, 21],
+            refusal_alert_count: 5,
+            refusal_window_minutes: 10,
+        }
+    }
+}
+
+impl AuditConfig {
+    /// The tree-head signing key file.
+    pub fn signing_key_path(&self, data_dir: &Path) -> PathBuf {
+        self.signing_key
+            .clone()
+            .unwrap_or_else(|| data_dir.join("keys/audit-signing.pk8"))
+    }
+
+    /// The subject key file.
+    pub fn subject_key_path(&self, data_dir: &Path) -> PathBuf {
+        self.subject_key
+            .clone()
+            .unwrap_or_else(|| data_dir.join("keys/audit-subject.key"))
+    }
 }
 
 /// Limits of governed SQL.
@@ -246,6 +315,7 @@ impl Config {
             auth: AuthConfig::default(),
             limits: LimitsConfig::default(),
             query: QueryConfig::default(),
+            audit: AuditConfig::default(),
         }
     }
 
@@ -281,6 +351,14 @@ impl Config {
                 *p = base.join(&*p);
             }
         }
+        for p in [&mut self.audit.signing_key, &mut self.audit.subject_key]
+            .into_iter()
+            .flatten()
+        {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
         if let Some(rest) = self.store.url.expose().strip_prefix("sqlite://") {
             let (file, query) = rest.split_once('?').unwrap_or((rest, ""));
             if Path::new(file).is_relative() {
@@ -297,6 +375,14 @@ impl Config {
 
     fn make_relative(&mut self, base: &Path) {
         for p in self.paths_mut() {
+            if let Ok(rel) = p.strip_prefix(base) {
+                *p = rel.to_path_buf();
+            }
+        }
+        for p in [&mut self.audit.signing_key, &mut self.audit.subject_key]
+            .into_iter()
+            .flatten()
+        {
             if let Ok(rel) = p.strip_prefix(base) {
                 *p = rel.to_path_buf();
             }

@@ -71,6 +71,14 @@ pub enum ApiError {
         /// The request's audit entry.
         audit_id: String,
     },
+    /// The request is malformed in a way that has its own stable code.
+    #[error("{message}")]
+    Invalid {
+        /// Stable code, e.g. `audit.proof_out_of_range`.
+        code: &'static str,
+        /// Human message.
+        message: String,
+    },
     /// Too many queries of one department at once.
     #[error("too many concurrent requests")]
     TooManyRequests,
@@ -82,6 +90,9 @@ pub enum ApiError {
     /// The metadata store failed.
     #[error("store: {0}")]
     Store(StoreError),
+    /// The audit log could not record an entry, so the request was not served.
+    #[error("audit log unavailable: {0}")]
+    AuditUnavailable(String),
     /// Files could not be read or written.
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
@@ -175,7 +186,14 @@ impl ApiError {
                 message.clone(),
                 Some(json!({"audit_id": audit_id})),
             ),
+            Invalid { code, message } => (StatusCode::BAD_REQUEST, code, message.clone(), None),
             TooManyRequests => (StatusCode::TOO_MANY_REQUESTS, "request.too_many", m, None),
+            AuditUnavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "audit.unavailable",
+                "the access record could not be written, so the request was not served".into(),
+                None,
+            ),
             Catalog(e) => catalog_parts(e),
             Store(_) | Io(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,

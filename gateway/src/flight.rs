@@ -70,6 +70,9 @@ pub const MATTER_HEADER: &str = "x-tongban-matter";
 pub const CASE_ID_HEADER: &str = "x-tongban-case-id";
 /// Metadata key of the legal basis, percent-encoded UTF-8.
 pub const LEGAL_BASIS_HEADER: &str = "x-tongban-legal-basis";
+/// Optional header: under a legal exemption, the day (`YYYY-MM-DD`) until which the data
+/// subject does not see the access.
+pub const CONFIDENTIAL_UNTIL_HEADER: &str = "x-tongban-confidential-until";
 /// Response metadata key carrying the audit id of a query, accepted or refused.
 pub const AUDIT_ID_HEADER: &str = "x-tongban-audit-id";
 
@@ -451,11 +454,22 @@ fn purpose(metadata: &MetadataMap) -> Result<Option<Purpose>, Status> {
         field(CASE_ID_HEADER)?,
         field(LEGAL_BASIS_HEADER)?,
     );
+    let confidential_until = match field(CONFIDENTIAL_UNTIL_HEADER)? {
+        None => None,
+        Some(day) => Some(
+            chrono::NaiveDate::parse_from_str(&day, "%Y-%m-%d").map_err(|_| {
+                Status::invalid_argument(format!(
+                    "request.invalid: `{CONFIDENTIAL_UNTIL_HEADER}` must be a YYYY-MM-DD date"
+                ))
+            })?,
+        ),
+    };
     Ok(match (matter, case_id, legal_basis) {
         (Some(matter), Some(case_id), Some(legal_basis)) => Some(Purpose {
             matter,
             case_id,
             legal_basis,
+            confidential_until,
         }),
         _ => None,
     })

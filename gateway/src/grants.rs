@@ -178,6 +178,7 @@ mod tests {
             matter: matter.into(),
             case_id: case_id.into(),
             legal_basis: basis.into(),
+            confidential_until: None,
         }
     }
 
@@ -210,6 +211,8 @@ pub struct Actor<'a> {
     pub principal: &'a Principal,
     /// When the request started, for the record's duration.
     pub started: std::time::Instant,
+    /// Where the change is recorded.
+    pub recorder: &'a crate::audit::Recorder,
 }
 
 fn change(
@@ -235,10 +238,12 @@ async fn record_change(
     actor: &Actor<'_>,
     event: crate::audit::AuditEvent,
 ) -> Result<String, ApiError> {
+    let _ = store;
     let id = crate::audit::request_id();
     crate::audit::record(
-        store,
-        &crate::audit::entry(actor.principal, &id, None, actor.started, event),
+        actor.recorder,
+        crate::audit::entry(actor.principal, &id, None, actor.started, event),
+        Vec::new(),
     )
     .await?;
     Ok(id)

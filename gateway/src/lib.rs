@@ -5,13 +5,16 @@
 //! table), [`auth`] (who is calling), [`error`] (how failures become responses) and
 //! [`store`] (the metadata store). [`cli`] is the `tongban` command line.
 
+pub mod alerts;
 pub mod audit;
+pub mod audit_cli;
 pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod error;
 pub mod flight;
 pub mod grants;
+pub mod ledger;
 pub mod pki;
 pub mod publish;
 pub mod query;

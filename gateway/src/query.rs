@@ -119,17 +119,19 @@ pub async fn run(
                 truncated,
                 format: request.format.to_owned(),
             };
-            audit::record(
-                &state.store,
-                &audit::entry(
-                    principal,
-                    &audit_id,
-                    request.purpose.clone(),
-                    started,
-                    event,
-                ),
-            )
-            .await?;
+            let mut entry = audit::entry(
+                principal,
+                &audit_id,
+                request.purpose.clone(),
+                started,
+                event,
+            );
+            let ids = crate::alerts::identifiers(&batches);
+            let (subjects, hashes) =
+                crate::alerts::subjects(&state.ledger, &ids, state.config.audit.subject_cap);
+            entry.subjects = subjects;
+            entry.flags = state.alerts.flags(&state.config.audit, &entry, false);
+            audit::record(&state.recorder, entry, hashes).await?;
             tracing::info!(dept = %principal.department, rows, truncated, duration_ms = started.elapsed().as_millis() as u64, "query executed");
             Ok(QueryOutcome {
                 audit_id,
@@ -146,17 +148,15 @@ pub async fn run(
                 detail: refusal.detail,
                 plan_sha256: refusal.plan_sha256,
             };
-            audit::record(
-                &state.store,
-                &audit::entry(
-                    principal,
-                    &audit_id,
-                    request.purpose.clone(),
-                    started,
-                    event,
-                ),
-            )
-            .await?;
+            let mut entry = audit::entry(
+                principal,
+                &audit_id,
+                request.purpose.clone(),
+                started,
+                event,
+            );
+            entry.flags = state.alerts.flags(&state.config.audit, &entry, true);
+            audit::record(&state.recorder, entry, Vec::new()).await?;
             tracing::info!(dept = %principal.department, code = refusal.code, "query refused");
             Err(ApiError::Query {
                 status: refusal.status,

@@ -39,6 +39,12 @@ pub struct AppState {
     pub concurrency: Arc<crate::query::Concurrency>,
     /// Threads that plan queries.
     pub planners: Arc<crate::query::Planners>,
+    /// The audit log.
+    pub ledger: crate::ledger::Ledger,
+    /// Where audit entries go: the log above.
+    pub recorder: crate::audit::Recorder,
+    /// Anomaly flags' memory.
+    pub alerts: Arc<crate::alerts::Alerts>,
 }
 
 impl AppState {
@@ -72,6 +78,9 @@ pub enum StartupError {
     /// The query engine cannot start.
     #[error("query engine: {0}")]
     Engine(String),
+    /// The audit log cannot start (keys unreadable, stored log inconsistent).
+    #[error("audit log: {0}")]
+    Audit(String),
     /// The address cannot be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -174,7 +183,11 @@ impl Application {
         };
         let engine =
             Arc::new(QueryEngine::new(&limits).map_err(|e| StartupError::Engine(e.to_string()))?);
+        let ledger = start_ledger(&config, &store).await?;
         let state = AppState {
+            recorder: crate::audit::Recorder::Ledger(ledger.clone()),
+            ledger,
+            alerts: Arc::new(crate::alerts::Alerts::default()),
             store,
             config: Arc::new(config),
             publish_lock: Arc::new(tokio::sync::Mutex::new(())),
@@ -336,4 +349,50 @@ async fn wait_for_signal() {
     let terminate = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
     tracing::info!("shutting down");
+}
+
+/// Opens the audit log: its keys (created on first start) and its tree.
+async fn start_ledger(
+    config: &Config,
+    store: &Store,
+) -> Result<crate::ledger::Ledger, StartupError> {
+    let audit = &config.audit;
+    let key =
+        crate::ledger::heads::SigningKey::load_or_create(&audit.signing_key_path(&config.data_dir))
+            .map_err(|e| StartupError::Audit(e.to_string()))?;
+    let subject_key = crate::ledger::load_subject_key(&audit.subject_key_path(&config.data_dir))
+        .map_err(|e| StartupError::Audit(e.to_string()))?;
+    let options = crate::ledger::LedgerOptions {
+        head_every_entries: audit.head_every_entries.max(1),
+        head_interval: Duration::from_secs(audit.head_interval_seconds.max(1)),
+        max_batch: audit.max_batch.max(1),
+    };
+    let ledger = crate::ledger::Ledger::start(store.clone(), key, subject_key, options)
+        .await
+        .map_err(|e| StartupError::Audit(e.to_string()))?;
+    if audit.retention_days > 0 {
+        tokio::spawn(purge_expired(
+            ledger.clone(),
+            i64::from(audit.retention_days) * 86_400_000,
+        ));
+    }
+    Ok(ledger)
+}
+
+/// Removes entry bodies older than the retention period, hourly; leaf hashes stay, so the
+/// log still verifies. Stops when the server does.
+async fn purge_expired(ledger: crate::ledger::Ledger, keep_ms: i64) {
+    let weak = ledger.downgrade();
+    drop(ledger);
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        let Some(ledger) = weak.upgrade() else { return };
+        let before = chrono::Utc::now().timestamp_millis() - keep_ms;
+        match ledger.store().purge_log(before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(purged = n, "audit entry bodies past retention removed"),
+            Err(e) => tracing::error!(error = %e, "audit retention purge failed"),
+        }
+    }
 }

@@ -1,5 +1,6 @@
 //! End-to-end tests of the gateway over real HTTPS with real certificates.
 
+mod audit;
 mod bypass;
 mod catalog;
 mod flight;

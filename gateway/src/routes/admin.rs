@@ -89,8 +89,9 @@ pub(super) async fn create_user(
     };
     let audit_id = crate::audit::request_id();
     crate::audit::record(
-        &state.store,
-        &crate::audit::entry(&principal, &audit_id, None, started, event),
+        &state.recorder,
+        crate::audit::entry(&principal, &audit_id, None, started, event),
+        Vec::new(),
     )
     .await?;
     tracing::info!(actor = %principal.actor(), user = %user.username, "user created");

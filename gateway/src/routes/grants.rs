@@ -14,10 +14,11 @@ use crate::error::ApiError;
 use crate::grants::{self, Actor, Application, Approval};
 use crate::startup::AppState;
 
-fn actor(principal: &Principal) -> Actor<'_> {
+fn actor<'a>(state: &'a AppState, principal: &'a Principal) -> Actor<'a> {
     Actor {
         principal,
         started: std::time::Instant::now(),
+        recorder: &state.recorder,
     }
 }
 
@@ -86,7 +87,13 @@ pub(super) async fn create(
         row_cap: body.row_cap,
         source: GrantSource::Administrative,
     };
-    let id = grants::create(&state.store, &state.engine, &actor(&principal), grant).await?;
+    let id = grants::create(
+        &state.store,
+        &state.engine,
+        &actor(&state, &principal),
+        grant,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(json!({"id": id}))))
 }
 
@@ -96,7 +103,7 @@ pub(super) async fn revoke(
     principal: Principal,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
-    grants::revoke(&state.store, &actor(&principal), id).await?;
+    grants::revoke(&state.store, &actor(&state, &principal), id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -116,7 +123,7 @@ pub(super) async fn apply(
     principal: Principal,
     ApiJson(application): ApiJson<Application>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let id = grants::apply(&state.store, &actor(&principal), application).await?;
+    let id = grants::apply(&state.store, &actor(&state, &principal), application).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({"id": id, "status": "pending"})),
@@ -133,7 +140,7 @@ pub(super) async fn approve(
     let grant_id = grants::approve(
         &state.store,
         &state.engine,
-        &actor(&principal),
+        &actor(&state, &principal),
         id,
         approval,
     )
@@ -157,6 +164,6 @@ pub(super) async fn reject(
     Path(id): Path<i64>,
     ApiJson(body): ApiJson<Rejection>,
 ) -> Result<Json<Value>, ApiError> {
-    grants::reject(&state.store, &actor(&principal), id, &body.note).await?;
+    grants::reject(&state.store, &actor(&state, &principal), id, &body.note).await?;
     Ok(Json(json!({"request": id, "status": "rejected"})))
 }

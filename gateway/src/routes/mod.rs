@@ -6,6 +6,7 @@
 
 mod admin;
 pub(crate) use admin::new_user;
+mod audit;
 mod auth;
 mod catalog;
 mod grants;
@@ -48,6 +49,17 @@ pub fn router(state: AppState) -> Router {
         .route("/grant-requests", get(grants::requests).post(grants::apply))
         .route("/grant-requests/{id}/approve", post(grants::approve))
         .route("/grant-requests/{id}/reject", post(grants::reject))
+        .route(
+            "/audit/tree-head",
+            get(audit::tree_head).post(audit::sign_tree_head),
+        )
+        .route("/audit/tree-heads", get(audit::tree_heads))
+        .route("/audit/public-key", get(audit::public_key))
+        .route("/audit/proofs/inclusion", get(audit::inclusion))
+        .route("/audit/proofs/consistency", get(audit::consistency))
+        .route("/audit/entries", get(audit::entries))
+        .route("/audit/alerts", get(audit::alerts))
+        .route("/subjects/{id}/accesses", get(audit::subject_accesses))
         .fallback(v1_fallback)
         .layer(axum::extract::DefaultBodyLimit::max(json_limit));
     Router::new()
@@ -103,6 +115,31 @@ where
                 ApiError::UnsupportedMediaType("expected Content-Type: application/json".into()),
             ),
             Err(rejection) => Err(ApiError::BadRequest(rejection.body_text())),
+        }
+    }
+}
+
+/// Query parameters whose rejections are API errors with stable codes.
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(ApiQuery(value)),
+            Err(rejection) => Err(ApiError::Invalid {
+                code: "request.invalid_query",
+                message: rejection.body_text(),
+            }),
         }
     }
 }

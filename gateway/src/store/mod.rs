@@ -15,7 +15,7 @@ use std::str::FromStr;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Row};
 
-pub use audit::AuditRow;
+pub use audit::{LogAppend, LogFilter, LogRow, TreeHeadRow};
 pub use grants::{GrantRecord, RequestRecord};
 pub use records::*;
 

@@ -3,4 +3,6 @@
 
 mod cli;
 mod deploy;
+mod durability;
+mod ledger;
 mod store;

@@ -11,13 +11,13 @@ use tongban_gateway::store::{
     CertificateRecord, Department, NewUser, SnapshotRecord, Store, StoreError,
 };
 
-async fn sqlite() -> (Store, tempfile::TempDir) {
+pub(crate) async fn sqlite() -> (Store, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
     (Store::connect(&url, 4).await.expect("sqlite store"), dir)
 }
 
-async fn postgres() -> Store {
+pub(crate) async fn postgres() -> Store {
     let admin = std::env::var("TONGBAN_TEST_POSTGRES_URL").expect(
         "TONGBAN_TEST_POSTGRES_URL must name a PostgreSQL server (tests/run.sh starts one)",
     );

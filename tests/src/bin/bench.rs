@@ -33,7 +33,7 @@ use serde_json::{Value, json};
 use tongban_catalog::query::{Access, QueryEngine, QueryLimits, policy};
 use tongban_gateway::Config;
 use tongban_gateway::pki::PkiPaths;
-use tongban_gateway::store::{AuditRow, Store};
+use tongban_gateway::store::Store;
 use tongban_schemas::BaseLibrary;
 
 const DEPARTMENT: &str = "approval-bureau";
@@ -205,6 +205,7 @@ struct Breakdown {
     grants_lookup: Option<Stats>,
     resources_lookup: Option<Stats>,
     audit_insert: Option<Stats>,
+    audit_group_commit_per_second: Option<f64>,
     sqlite_full: Option<Stats>,
     sqlite_normal: Option<Stats>,
 }
@@ -862,40 +863,100 @@ async fn breakdown_in_process(
     b.grants_lookup = Stats::of(&grants);
     b.resources_lookup = Stats::of(&catalogue);
 
-    // The audit insert, with an entry of the size a lookup produces.
-    let entry = json!({
-        "request_id": "0195f3c2-0000-7000-8000-000000000000",
-        "time": "2026-01-01T12:00:00.000+08:00",
-        "department": DEPARTMENT,
-        "actor": format!("dept:{DEPARTMENT}"),
-        "certificate": "ab".repeat(32),
-        "purpose": {"matter": MATTER, "case_id": "BENCH-1", "legal_basis": "bench"},
-        "duration_ms": 1.234,
-        "event": "query_executed",
-        "sql_sha256": "cd".repeat(32),
-        "plan_sha256": "ef".repeat(32),
-        "tables": {"population": ["birth_date","citizen_id","death_date","ethnicity_code","gender_code","household_address","household_division_code","marital_status_code","name","person_status","residence_address","spouse_citizen_id","updated_at"]},
-        "snapshots": {"population": 1},
-        "rows": 1, "truncated": false, "format": "json"
-    })
-    .to_string();
+    // The audit append through the sequencer, with an entry of the size a lookup produces:
+    // one at a time (latency), then many writers at once (group commit throughput).
+    let key_dir = work.join("bench-keys");
+    let ledger = tongban_gateway::ledger::Ledger::start(
+        store.clone(),
+        tongban_gateway::ledger::heads::SigningKey::load_or_create(&key_dir.join("sign.pk8"))
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
+        tongban_gateway::ledger::load_subject_key(&key_dir.join("subject.key"))
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
+        tongban_gateway::ledger::LedgerOptions::default(),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let principal = tongban_gateway::auth::Principal {
+        department: DEPARTMENT.into(),
+        department_name: DEPARTMENT.into(),
+        roles: "consumer".parse().map_err(anyhow::Error::msg)?,
+        credential: tongban_gateway::auth::Credential::Certificate {
+            fingerprint: "ab".repeat(32),
+        },
+    };
+    let entry = |i: usize| {
+        let event = tongban_gateway::audit::AuditEvent::QueryExecuted {
+            sql_sha256: "cd".repeat(32),
+            plan_sha256: "ef".repeat(32),
+            tables: [(
+                "population".to_owned(),
+                [
+                    "birth_date",
+                    "citizen_id",
+                    "death_date",
+                    "ethnicity_code",
+                    "gender_code",
+                    "household_address",
+                    "household_division_code",
+                    "marital_status_code",
+                    "name",
+                    "person_status",
+                    "residence_address",
+                    "spouse_citizen_id",
+                    "updated_at",
+                ]
+                .map(str::to_owned)
+                .to_vec(),
+            )]
+            .into(),
+            snapshots: [("population".to_owned(), 1)].into(),
+            rows: 1,
+            truncated: false,
+            format: "json".into(),
+        };
+        tongban_gateway::audit::entry(
+            &principal,
+            &format!("bench-{i}-{now}"),
+            Some(tongban_gateway::audit::Purpose {
+                matter: MATTER.into(),
+                case_id: "BENCH-1".into(),
+                legal_basis: "bench".into(),
+                confidential_until: None,
+            }),
+            Instant::now(),
+            event,
+        )
+    };
     let mut inserts = Vec::new();
     for i in 0..300 {
-        let id = format!("bench-{i}-{now}");
-        let row = AuditRow {
-            request_id: &id,
-            at: now,
-            department: DEPARTMENT,
-            actor: "dept:approval-bureau",
-            action: "query_executed",
-            outcome: "ok",
-            matter: Some(MATTER),
-            entry: &entry,
-        };
         let t = Instant::now();
-        store.append_audit(&row).await?;
+        ledger
+            .append(entry(i), vec!["00".repeat(32)])
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         inserts.push(ms(t));
     }
+    let writers = 64;
+    let per_writer = 400;
+    let t = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let ledger = ledger.clone();
+        let entries: Vec<_> = (0..per_writer)
+            .map(|i| entry(1_000 + w * per_writer + i))
+            .collect();
+        tasks.push(tokio::spawn(async move {
+            for e in entries {
+                ledger.append(e, Vec::new()).await?;
+            }
+            Ok::<_, tongban_gateway::error::ApiError>(())
+        }));
+    }
+    for task in tasks {
+        task.await?.map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    b.audit_group_commit_per_second =
+        Some((writers * per_writer) as f64 / t.elapsed().as_secs_f64());
     b.audit_insert = Stats::of(&inserts);
     store.close().await;
     std::fs::remove_file(&scratch).ok();
@@ -1739,9 +1800,15 @@ fn render(args: &Args, r: &Report) -> String {
     );
     row(
         w,
-        "store: `append_audit` (one INSERT … RETURNING, synchronous FULL)",
+        "audit log: one append through the sequencer (Merkle leaf, one transaction, synchronous FULL)",
         b.audit_insert,
     );
+    if let Some(rate) = b.audit_group_commit_per_second {
+        let _ = writeln!(
+            w,
+            "| audit log: group commit, 64 writers × 400 entries | {rate:.0} entries/s | | |"
+        );
+    }
     row(
         w,
         "bare SQLite WAL insert+commit, synchronous FULL (Python, `/tmp`)",
