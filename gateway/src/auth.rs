@@ -38,17 +38,20 @@ pub enum Role {
     Clerk,
     /// Reviews the audit log.
     Auditor,
+    /// A member of the public, bound to their own citizen ID: sees who accessed their data.
+    Citizen,
 }
 
 impl Role {
     /// Every role.
-    pub const ALL: [Role; 6] = [
+    pub const ALL: [Role; 7] = [
         Role::Admin,
         Role::Provider,
         Role::Consumer,
         Role::Issuer,
         Role::Clerk,
         Role::Auditor,
+        Role::Citizen,
     ];
 
     /// Stable name.
@@ -60,6 +63,7 @@ impl Role {
             Role::Issuer => "issuer",
             Role::Clerk => "clerk",
             Role::Auditor => "auditor",
+            Role::Citizen => "citizen",
         }
     }
 
@@ -72,6 +76,7 @@ impl Role {
             Role::Issuer => "发证部门",
             Role::Clerk => "窗口工作人员",
             Role::Auditor => "电子监察",
+            Role::Citizen => "公众",
         }
     }
 
@@ -181,6 +186,9 @@ pub struct Principal {
     pub roles: Roles,
     /// How the caller proved who they are.
     pub credential: Credential,
+    /// For a citizen's account, the citizen ID it is bound to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
 }
 
 impl Principal {
@@ -262,6 +270,7 @@ pub async fn authenticate(
                 user_id: user.id,
                 username: user.username,
             },
+            subject: user.subject_id,
         });
     }
     if let Some(cert) = certificate {
@@ -280,6 +289,7 @@ pub async fn authenticate(
             credential: Credential::Certificate {
                 fingerprint: record.fingerprint,
             },
+            subject: None,
         });
     }
     Err(ApiError::Unauthenticated)

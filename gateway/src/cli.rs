@@ -233,6 +233,9 @@ enum UserCommand {
         /// Comma-separated roles.
         #[arg(long)]
         roles: String,
+        /// For a citizen's account (role `citizen`): their citizen ID.
+        #[arg(long)]
+        subject_id: Option<String>,
     },
 }
 
@@ -416,6 +419,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     display_name,
                     department,
                     roles,
+                    subject_id,
                 },
         } => {
             let config = Config::load(&dir.join(config::FILE_NAME))?;
@@ -429,6 +433,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 department,
                 roles,
                 &password,
+                subject_id,
             )
             .await?;
             let started = std::time::Instant::now();
@@ -469,6 +474,7 @@ async fn local_principal(
         credential: crate::auth::Credential::Local {
             operator: "cli".into(),
         },
+        subject: None,
     })
 }
 

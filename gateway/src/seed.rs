@@ -32,7 +32,7 @@ pub struct DepartmentSeed {
 }
 
 /// The departments of the demo city (DOMAIN.md), plus the data bureau that runs the hub.
-pub const DEPARTMENTS: [DepartmentSeed; 9] = [
+pub const DEPARTMENTS: [DepartmentSeed; 10] = [
     DepartmentSeed {
         code: "public-security",
         name: "廊坊市公安局",
@@ -85,6 +85,13 @@ pub const DEPARTMENTS: [DepartmentSeed; 9] = [
         code: "data-bureau",
         name: "廊坊市政务服务数据管理局",
         roles: &[Role::Admin, Role::Auditor],
+        client_certificate: false,
+    },
+    // Not a department: where citizens' own accounts live.
+    DepartmentSeed {
+        code: "public",
+        name: "社会公众",
+        roles: &[Role::Citizen],
         client_certificate: false,
     },
 ];
@@ -265,6 +272,7 @@ pub async fn accounts(
             department.into(),
             roles,
             &password,
+            None,
         )
         .await?;
         store.create_user(&user, now).await?;

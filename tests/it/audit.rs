@@ -446,5 +446,81 @@ async fn accesses_to_a_subject_are_listed_without_storing_the_id() -> anyhow::Re
         .send()
         .await?;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
+
+    // The citizen signs in and sees the same accesses; an access under a legal exemption
+    // stays hidden from them (not from the auditor) until its date.
+    let admin = bearer(&hub, &hub.token("admin").await?)?;
+    let created = admin
+        .post(format!("{}/v1/users", hub.base()))
+        .json(&json!({
+            "username": "zhang.san", "display_name": "张三", "department": "public",
+            "roles": ["citizen"], "password": "correct horse battery", "subject_id": id
+        }))
+        .send()
+        .await?;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let refused = admin
+        .post(format!("{}/v1/users", hub.base()))
+        .json(&json!({
+            "username": "li.si", "display_name": "李四", "department": "public",
+            "roles": ["citizen"], "password": "correct horse battery", "subject_id": "110101199003070012"
+        }))
+        .send()
+        .await?;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let response = hub
+        .department("approval-bureau")?
+        .post(format!("{}/v1/query", hub.base()))
+        .json(&json!({
+            "sql": format!("SELECT citizen_id FROM population WHERE citizen_id = '{id}'"),
+            "purpose": {"matter": "enterprise-opening", "case_id": "S-4", "legal_basis": "《刑事诉讼法》",
+                        "confidential_until": "2099-01-01"}
+        }))
+        .send()
+        .await?;
+    assert_eq!(response.status(), StatusCode::OK);
+    let login = hub
+        .anonymous()?
+        .post(format!("{}/v1/auth/login", hub.base()))
+        .json(&json!({"username": "zhang.san", "password": "correct horse battery"}))
+        .send()
+        .await?;
+    let token: Value = login.json().await?;
+    let citizen = bearer(&hub, token["token"].as_str().expect("token"))?;
+    let (status, own) = get_json(
+        &citizen,
+        format!("{}/v1/subjects/{id}/accesses", hub.base()),
+    )
+    .await?;
+    assert_eq!(status, StatusCode::OK, "{own}");
+    let cases: Vec<&str> = own["accesses"]
+        .as_array()
+        .expect("accesses")
+        .iter()
+        .map(|a| a["case_id"].as_str().expect("case"))
+        .collect();
+    assert_eq!(cases, vec!["S-1", "S-3"], "the exempt access is hidden");
+    let (_, all) = get_json(
+        &auditor,
+        format!("{}/v1/subjects/{id}/accesses", hub.base()),
+    )
+    .await?;
+    assert_eq!(all["accesses"].as_array().expect("accesses").len(), 3);
+    let other = first_other_id(&hub, &id).await?;
+    let response = citizen
+        .get(format!("{}/v1/subjects/{other}/accesses", hub.base()))
+        .send()
+        .await?;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN, "only their own");
     Ok(())
+}
+
+async fn first_other_id(hub: &TestHub, id: &str) -> anyhow::Result<String> {
+    let body = lookup(
+        hub,
+        &format!("SELECT citizen_id FROM population WHERE citizen_id <> '{id}' LIMIT 1"),
+        "S-5",
+    )
+    .await?;
+    Ok(body["rows"][0][0].as_str().expect("an id").to_owned())
 }

@@ -53,6 +53,9 @@ pub(super) struct CreateUser {
     department: String,
     roles: Vec<Role>,
     password: String,
+    /// For a citizen's account: their citizen ID.
+    #[serde(default)]
+    subject_id: Option<String>,
 }
 
 /// `POST /v1/users` (admin): creates a person's account.
@@ -70,6 +73,7 @@ pub(super) async fn create_user(
         body.department,
         body.roles.into_iter().collect(),
         &body.password,
+        body.subject_id,
     )
     .await?;
     let id = state
@@ -109,7 +113,34 @@ pub(crate) async fn new_user(
     department: String,
     roles: Roles,
     password: &str,
+    subject_id: Option<String>,
 ) -> Result<NewUser, ApiError> {
+    // A citizen's account is theirs alone: bound to a valid citizen ID, with no other role.
+    let subject_id = match (roles.contains(Role::Citizen), subject_id) {
+        (true, Some(id)) => {
+            let id = tongban_schemas::CitizenId::parse(&id).map_err(|e| ApiError::Invalid {
+                code: e.code(),
+                message: e.to_string(),
+            })?;
+            if roles != [Role::Citizen].into_iter().collect::<Roles>() {
+                return Err(ApiError::BadRequest(
+                    "a citizen's account holds the citizen role only".into(),
+                ));
+            }
+            Some(id.as_str().to_owned())
+        }
+        (true, None) => {
+            return Err(ApiError::BadRequest(
+                "a citizen's account needs the citizen ID it belongs to (subject_id)".into(),
+            ));
+        }
+        (false, Some(_)) => {
+            return Err(ApiError::BadRequest(
+                "only a citizen's account is bound to a citizen ID".into(),
+            ));
+        }
+        (false, None) => None,
+    };
     let valid_name = !username.is_empty()
         && username.len() <= 64
         && username
@@ -145,5 +176,6 @@ pub(crate) async fn new_user(
         department,
         roles,
         password_hash,
+        subject_id,
     })
 }

@@ -283,8 +283,12 @@ pub(super) async fn subject_accesses(
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<AlertsQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    principal.require(Role::Auditor)?;
-    let auditor = true;
+    let auditor = principal.roles.contains(Role::Auditor);
+    let own = principal.roles.contains(Role::Citizen)
+        && principal.subject.as_deref() == Some(id.as_str());
+    if !auditor && !own {
+        return Err(ApiError::Forbidden(Role::Auditor));
+    }
     let filter = LogFilter {
         subject: Some(subject_of(&state, &id)?),
         disclosed_at: (!auditor).then(|| chrono::Utc::now().timestamp_millis()),

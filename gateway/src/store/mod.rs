@@ -178,8 +178,8 @@ impl Store {
     /// Creates a user; the username must be free.
     pub async fn create_user(&self, user: &NewUser, now: i64) -> StoreResult<i64> {
         let row = sqlx::query(
-            "INSERT INTO users (username, display_name, department_code, roles, password_hash, disabled, created_at)
-             VALUES ($1, $2, $3, $4, $5, 0, $6) RETURNING id",
+            "INSERT INTO users (username, display_name, department_code, roles, password_hash, disabled, created_at, subject_id)
+             VALUES ($1, $2, $3, $4, $5, 0, $6, $7) RETURNING id",
         )
         .bind(&user.username)
         .bind(&user.display_name)
@@ -187,6 +187,7 @@ impl Store {
         .bind(user.roles.to_string())
         .bind(&user.password_hash)
         .bind(now)
+        .bind(&user.subject_id)
         .fetch_one(&self.pool)
         .await?;
         Ok(row.try_get::<i64, _>(0)?)
@@ -209,7 +210,7 @@ impl Store {
     /// A user by name, with the password hash, for sign-in.
     pub async fn user_by_name(&self, username: &str) -> StoreResult<UserRecord> {
         let row = sqlx::query(
-            "SELECT u.id, u.username, u.display_name, u.department_code, u.roles, u.password_hash, u.disabled, d.name
+            "SELECT u.id, u.username, u.display_name, u.department_code, u.roles, u.password_hash, u.disabled, d.name, u.subject_id
              FROM users u JOIN departments d ON d.code = u.department_code WHERE u.username = $1",
         )
         .bind(username)
@@ -221,7 +222,7 @@ impl Store {
     /// Every user, without password hashes.
     pub async fn list_users(&self) -> StoreResult<Vec<UserRecord>> {
         let rows = sqlx::query(
-            "SELECT u.id, u.username, u.display_name, u.department_code, u.roles, '' AS password_hash, u.disabled, d.name
+            "SELECT u.id, u.username, u.display_name, u.department_code, u.roles, '' AS password_hash, u.disabled, d.name, u.subject_id
              FROM users u JOIN departments d ON d.code = u.department_code ORDER BY u.username",
         )
         .fetch_all(&self.pool)
@@ -250,7 +251,7 @@ impl Store {
     /// The user behind a live session.
     pub async fn session_user(&self, token_hash: &str, now: i64) -> StoreResult<UserRecord> {
         let row = sqlx::query(
-            "SELECT u.id, u.username, u.display_name, u.department_code, u.roles, '' AS password_hash, u.disabled, d.name
+            "SELECT u.id, u.username, u.display_name, u.department_code, u.roles, '' AS password_hash, u.disabled, d.name, u.subject_id
              FROM sessions s JOIN users u ON u.id = s.user_id JOIN departments d ON d.code = u.department_code
              WHERE s.token_hash = $1 AND s.revoked = 0 AND s.expires_at > $2 AND u.disabled = 0",
         )
@@ -493,6 +494,7 @@ fn user_from_row(row: &sqlx::any::AnyRow) -> StoreResult<UserRecord> {
         password_hash: row.try_get(5)?,
         disabled: row.try_get::<i64, _>(6)? != 0,
         department_name: row.try_get(7)?,
+        subject_id: row.try_get(8)?,
     })
 }
 

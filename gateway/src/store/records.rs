@@ -30,6 +30,8 @@ pub struct NewUser {
     pub roles: Roles,
     /// Argon2id PHC string.
     pub password_hash: String,
+    /// The citizen ID a citizen's account is bound to.
+    pub subject_id: Option<String>,
 }
 
 /// A stored user.
@@ -51,6 +53,8 @@ pub struct UserRecord {
     pub password_hash: String,
     /// Whether sign-in is refused.
     pub disabled: bool,
+    /// The citizen ID a citizen's account is bound to.
+    pub subject_id: Option<String>,
 }
 
 /// A registered client certificate.

@@ -31,6 +31,7 @@ fn principal() -> Principal {
         credential: Credential::Local {
             operator: "test".into(),
         },
+        subject: None,
     }
 }
 

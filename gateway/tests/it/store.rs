@@ -99,6 +99,7 @@ async fn users_are_unique_and_sessions_expire_or_end() {
             department: "dept".into(),
             roles: roles(&[Role::Clerk]),
             password_hash: "$argon2id$x".into(),
+            subject_id: None,
         };
         let id = store.create_user(&user, 10).await.expect("created");
         assert!(matches!(

@@ -883,6 +883,7 @@ async fn breakdown_in_process(
         credential: tongban_gateway::auth::Credential::Certificate {
             fingerprint: "ab".repeat(32),
         },
+        subject: None,
     };
     let entry = |i: usize| {
         let event = tongban_gateway::audit::AuditEvent::QueryExecuted {
