@@ -79,6 +79,41 @@ pub enum AuditEvent {
         /// The grant or request as it now stands.
         detail: serde_json::Value,
     },
+    /// A licence was issued.
+    LicenceIssued {
+        /// GB/T 36904 identifier.
+        licence_id: String,
+        /// Licence type slug.
+        licence_type: String,
+        /// Status list entry, `<list>/<idx>`.
+        status: String,
+        /// Signing key.
+        kid: String,
+    },
+    /// A licence was presented for verification.
+    LicenceVerified {
+        /// The identifier, when the token got far enough to name it.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        licence_id: Option<String>,
+        /// Licence type slug, if verified.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        licence_type: Option<String>,
+        /// `valid`, or the stable code of the refusal.
+        result: String,
+        /// Names of the fields disclosed.
+        disclosed: Vec<String>,
+        /// `token` or `qr_image`.
+        via: String,
+    },
+    /// A licence was suspended, reinstated or revoked.
+    LicenceStatusChanged {
+        /// GB/T 36904 identifier.
+        licence_id: String,
+        /// `valid`, `suspended` or `revoked`.
+        status: String,
+        /// Why.
+        reason: String,
+    },
     /// A user account was created.
     UserCreated {
         /// The new account.
@@ -98,6 +133,9 @@ impl AuditEvent {
             AuditEvent::QueryRefused { .. } => "query_refused",
             AuditEvent::GrantChanged { .. } => "grant_changed",
             AuditEvent::UserCreated { .. } => "user_created",
+            AuditEvent::LicenceIssued { .. } => "licence_issued",
+            AuditEvent::LicenceVerified { .. } => "licence_verified",
+            AuditEvent::LicenceStatusChanged { .. } => "licence_status_changed",
         }
     }
 
@@ -105,6 +143,7 @@ impl AuditEvent {
     pub fn outcome(&self) -> &'static str {
         match self {
             AuditEvent::QueryRefused { .. } => "refused",
+            AuditEvent::LicenceVerified { result, .. } if result != "valid" => "refused",
             _ => "ok",
         }
     }

@@ -15,6 +15,7 @@ pub mod error;
 pub mod flight;
 pub mod grants;
 pub mod ledger;
+pub mod licences;
 pub mod pki;
 pub mod publish;
 pub mod query;

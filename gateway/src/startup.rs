@@ -45,6 +45,8 @@ pub struct AppState {
     pub recorder: crate::audit::Recorder,
     /// Anomaly flags' memory.
     pub alerts: Arc<crate::alerts::Alerts>,
+    /// E-licences: keys, status lists, registry, verifier.
+    pub licences: Arc<crate::licences::Licences>,
 }
 
 impl AppState {
@@ -78,6 +80,9 @@ pub enum StartupError {
     /// The query engine cannot start.
     #[error("query engine: {0}")]
     Engine(String),
+    /// The e-licence keys or status lists cannot be loaded.
+    #[error("e-licences: {0}")]
+    Licences(String),
     /// The audit log cannot start (keys unreadable, stored log inconsistent).
     #[error("audit log: {0}")]
     Audit(String),
@@ -184,10 +189,16 @@ impl Application {
         let engine =
             Arc::new(QueryEngine::new(&limits).map_err(|e| StartupError::Engine(e.to_string()))?);
         let ledger = start_ledger(&config, &store).await?;
+        let licences = Arc::new(
+            crate::licences::Licences::load(store.clone(), config.base_url())
+                .await
+                .map_err(|e| StartupError::Licences(e.to_string()))?,
+        );
         let state = AppState {
             recorder: crate::audit::Recorder::Ledger(ledger.clone()),
             ledger,
             alerts: Arc::new(crate::alerts::Alerts::default()),
+            licences,
             store,
             config: Arc::new(config),
             publish_lock: Arc::new(tokio::sync::Mutex::new(())),

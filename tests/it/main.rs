@@ -6,4 +6,5 @@ mod catalog;
 mod flight;
 mod gateway;
 mod grants;
+mod licences;
 mod query;

@@ -10,6 +10,7 @@ mod audit;
 mod auth;
 mod catalog;
 mod grants;
+mod licences;
 mod query;
 
 use axum::extract::{FromRequest, Request};
@@ -60,6 +61,20 @@ pub fn router(state: AppState) -> Router {
         .route("/audit/entries", get(audit::entries))
         .route("/audit/alerts", get(audit::alerts))
         .route("/subjects/{id}/accesses", get(audit::subject_accesses))
+        .route("/licences", post(licences::issue))
+        .route(
+            "/licences/verify",
+            post(licences::verify).layer(axum::extract::DefaultBodyLimit::max(8 << 20)),
+        )
+        .route("/licences/trust-list", get(licences::trust_list))
+        .route(
+            "/licences/status-lists/{department}/{list}",
+            get(licences::status_list),
+        )
+        .route("/licences/{id}", get(licences::get_one))
+        .route("/licences/{id}/suspend", post(licences::suspend))
+        .route("/licences/{id}/reinstate", post(licences::reinstate))
+        .route("/licences/{id}/revoke", post(licences::revoke))
         .fallback(v1_fallback)
         .layer(axum::extract::DefaultBodyLimit::max(json_limit));
     Router::new()

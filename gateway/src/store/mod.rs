@@ -8,6 +8,7 @@
 
 mod audit;
 mod grants;
+mod licences;
 mod records;
 
 use std::str::FromStr;
@@ -17,6 +18,7 @@ use sqlx::{AnyPool, Row};
 
 pub use audit::{LogAppend, LogFilter, LogRow, TreeHeadRow};
 pub use grants::{GrantRecord, RequestRecord};
+pub use licences::{KeyRecord, LicenceRecord, StatusListRecord};
 pub use records::*;
 
 use crate::auth::{Role, Roles};
