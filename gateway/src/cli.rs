@@ -114,6 +114,27 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Verify an e-licence offline: exit 0 when valid, 1 with the reason when not.
+    Verify {
+        /// The presentation (SD-JWT) or the text of its QR code.
+        #[arg(conflicts_with = "qr", required_unless_present = "qr")]
+        token: Option<String>,
+        /// A PNG or JPEG photo of the QR code instead.
+        #[arg(long)]
+        qr: Option<PathBuf>,
+        /// The trust-list anchor's public JWK (obtained out of band and pinned).
+        #[arg(long)]
+        anchor: PathBuf,
+        /// The signed trust list (the token, or the JSON `GET /v1/licences/trust-list` gives).
+        #[arg(long)]
+        trust_list: PathBuf,
+        /// Signed status lists (tokens, or the JSON of `GET /v1/licences/status-lists/…`).
+        #[arg(long = "status-list")]
+        status_lists: Vec<PathBuf>,
+        /// Oldest acceptable trust list and status lists, in seconds.
+        #[arg(long, default_value_t = 86_400)]
+        max_age: i64,
+    },
     /// Verify and export the audit log.
     Audit {
         #[command(subcommand)]
@@ -245,6 +266,24 @@ pub fn main() -> ExitCode {
     if let Command::Validate { kind, value } = &cli.command {
         return validate(*kind, value);
     }
+    if let Command::Verify {
+        token,
+        qr,
+        anchor,
+        trust_list,
+        status_lists,
+        max_age,
+    } = &cli.command
+    {
+        return verify_offline(
+            token.as_deref(),
+            qr.as_deref(),
+            anchor,
+            trust_list,
+            status_lists,
+            *max_age,
+        );
+    }
     init_logging();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -335,6 +374,105 @@ fn validate(kind: IdKind, value: &str) -> ExitCode {
     }
 }
 
+/// A token from a file holding either the token itself or a JSON object with it under `key`.
+fn token_file(path: &Path, key: &str) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    let text = text.trim();
+    if text.starts_with('{') {
+        let v: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| anyhow::anyhow!("{} is not JSON: {e}", path.display()))?;
+        return v[key]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow::anyhow!("{} has no `{key}`", path.display()));
+    }
+    Ok(text.to_owned())
+}
+
+/// Verifies a licence offline from files, as `tongban verify` does: the pinned anchor JWK,
+/// the signed trust list, signed status lists no older than `max_age` seconds. The outer
+/// error is a problem with the files; the inner one is the licence's refusal.
+pub fn offline_verification(
+    token: Option<&str>,
+    qr: Option<&Path>,
+    anchor: &Path,
+    trust_list: &Path,
+    status_lists: &[PathBuf],
+    max_age: i64,
+) -> anyhow::Result<Result<tongban_certs::VerifiedLicence, tongban_certs::LicenceError>> {
+    use tongban_certs::{Limits, StatusLists, TrustStore, VerifiedStatusList, VerifyPolicy};
+    let limits = Limits::default();
+    let jwk: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(anchor)?)?;
+    let jwk = jwk
+        .as_object()
+        .ok_or_else(|| anyhow::anyhow!("the anchor is not a JWK object"))?;
+    let anchor = tongban_certs::VerifyingKey::from_jwk(jwk)?;
+    let trust = TrustStore::from_token(&token_file(trust_list, "trust_list")?, &anchor, &limits)?;
+    let mut lists = StatusLists::new();
+    for path in status_lists {
+        lists.insert(VerifiedStatusList::from_token(
+            &token_file(path, "status_list")?,
+            &trust,
+            None,
+            &limits,
+        )?);
+    }
+    let presented = match (token, qr) {
+        (Some(t), _) => tongban_certs::qr::token_from_qr_text(t.trim(), limits.max_token_bytes),
+        (None, Some(path)) => {
+            tongban_certs::qr::decode_image(&std::fs::read(path)?, limits.max_token_bytes)
+        }
+        (None, None) => anyhow::bail!("give a token or --qr FILE"),
+    };
+    let policy = VerifyPolicy {
+        max_trust_list_age: Some(max_age),
+        max_status_list_age: Some(max_age),
+        ..VerifyPolicy::default()
+    };
+    let now = chrono::Utc::now().timestamp();
+    Ok(presented.and_then(|p| tongban_certs::verify(&p, &trust, &lists, &policy, now)))
+}
+
+fn verify_offline(
+    token: Option<&str>,
+    qr: Option<&Path>,
+    anchor: &Path,
+    trust_list: &Path,
+    status_lists: &[PathBuf],
+    max_age: i64,
+) -> ExitCode {
+    match offline_verification(token, qr, anchor, trust_list, status_lists, max_age) {
+        Ok(Ok(v)) => {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "valid": true,
+                    "id": v.id.as_str(),
+                    "type": v.licence_type.slug(),
+                    "issuer": v.issuer,
+                    "holder": {"type": v.holder.kind().code(), "id": v.holder.id()},
+                    "valid_from": v.valid_from,
+                    "valid_until": v.valid_until,
+                    "disclosed": v.disclosed,
+                })
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(Err(e)) => {
+            println!(
+                "{}",
+                serde_json::json!({"valid": false, "code": e.code(), "reason": e.to_string()})
+            );
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Init {
@@ -407,7 +545,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             flight_listen,
             seed,
         } => demo(&dir, people, listen, flight_listen, seed).await,
-        Command::Validate { .. } | Command::Audit { .. } => {
+        Command::Validate { .. } | Command::Audit { .. } | Command::Verify { .. } => {
             unreachable!("handled before the runtime starts")
         }
         Command::Grants { command } => grants_command(command).await,

@@ -171,6 +171,44 @@ async fn licences_are_issued_verified_disclosed_and_revoked() -> anyhow::Result<
     let now = chrono::Utc::now().timestamp();
     let offline = tongban_certs::verify(&token, &store, &lists, &offline_policy, now)?;
     assert_eq!(offline.id.as_str(), id);
+    // The same through `tongban verify`, from files and the QR photo.
+    let files = tempfile::tempdir()?;
+    let write = |name: &str, text: String| -> anyhow::Result<std::path::PathBuf> {
+        let path = files.path().join(name);
+        std::fs::write(&path, text)?;
+        Ok(path)
+    };
+    let anchor_file = write("anchor.jwk", trust["anchor"].to_string())?;
+    let trust_file = write("trust.json", trust.to_string())?;
+    let list_file = write("status.jwt", fetch_list(&hub, &any, &uri).await?)?;
+    let photo = write("qr.png", String::new())?;
+    std::fs::write(
+        &photo,
+        base64::engine::general_purpose::STANDARD
+            .decode(issued["qr"]["png_base64"].as_str().expect("png"))?,
+    )?;
+    let from_files = tongban_gateway::cli::offline_verification(
+        None,
+        Some(&photo),
+        &anchor_file,
+        &trust_file,
+        std::slice::from_ref(&list_file),
+        3600,
+    )?;
+    assert_eq!(
+        from_files.map(|v| v.id.as_str().to_owned()).ok(),
+        Some(id.clone())
+    );
+    // Without the status list the licence cannot be checked, and says so.
+    let without = tongban_gateway::cli::offline_verification(
+        Some(&token),
+        None,
+        &anchor_file,
+        &trust_file,
+        &[],
+        3600,
+    )?;
+    assert!(without.is_err());
 
     assert_eq!(
         set_status(&hub, &id, "revoke").await?.status(),
