@@ -217,10 +217,9 @@ async fn verification_names_a_changed_deleted_or_reordered_entry() -> anyhow::Re
             &hub.base(),
             "--ca",
             hub.pki().ca_cert().to_str().expect("utf-8"),
-            "--token",
-            &token,
-            "--public-key",
-            key["public_key"].as_str().expect("key"),
+            // `=` keeps a value that starts with '-' (tokens are base64url) a value.
+            &format!("--token={token}"),
+            &format!("--public-key={}", key["public_key"].as_str().expect("key")),
         ])
         .await?
     );

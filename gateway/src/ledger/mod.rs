@@ -493,6 +493,11 @@ fn tree_size(shared: &Shared) -> Result<u64, ApiError> {
 /// whatever this one did not).
 async fn sign_heads(shared: std::sync::Weak<Shared>, mut grown: watch::Receiver<u64>) {
     let mut last_signed_at = Instant::now();
+    // The size the latest head covers, kept here so that a wake-up costs no database read.
+    let mut signed = match shared.upgrade() {
+        Some(s) => latest_size(&s).await,
+        None => return,
+    };
     loop {
         let Some(interval) = shared.upgrade().map(|s| s.options.head_interval) else {
             return;
@@ -503,13 +508,15 @@ async fn sign_heads(shared: std::sync::Weak<Shared>, mut grown: watch::Receiver<
         let Some(shared) = shared.upgrade() else {
             return;
         };
-        let signed = latest_size(&shared).await;
-        let size = tree_size(&shared).unwrap_or(0);
+        let size = *grown.borrow_and_update();
         let due = size.saturating_sub(signed) >= shared.options.head_every_entries
             || (size > signed && last_signed_at.elapsed() >= shared.options.head_interval);
         if due {
             match sign_current(&shared).await {
-                Ok(_) => last_signed_at = Instant::now(),
+                Ok(s) => {
+                    signed = s;
+                    last_signed_at = Instant::now();
+                }
                 Err(e) => tracing::error!(error = %e, "tree head not signed"),
             }
         }

@@ -9,8 +9,9 @@ use super::{Backend, Store, StoreError, StoreResult};
 /// Advisory lock id under which PostgreSQL sequencers append (one writer across replicas).
 const LOG_LOCK: i64 = 0x6962_6962;
 
-/// Rows per INSERT statement (each row binds 11 values; both back ends allow far more).
-const ROWS_PER_INSERT: usize = 400;
+/// Rows per INSERT statement, largest first (each row binds 12 values; both back ends allow
+/// far more than the largest).
+const CHUNK_SIZES: [usize; 5] = [256, 64, 16, 4, 1];
 
 /// One entry as stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -90,7 +91,17 @@ pub struct LogAppend {
 impl LogAppend {
     /// Inserts `rows` (whose indices continue from `next_index`) and their subjects.
     pub async fn insert(&mut self, rows: &[LogRow], subjects: &[(String, i64)]) -> StoreResult<()> {
-        for chunk in rows.chunks(ROWS_PER_INSERT) {
+        // Statements of a few fixed sizes, so that each is prepared once per connection and
+        // then reused, whatever the size of the batch.
+        let mut rest = rows;
+        while !rest.is_empty() {
+            let n = CHUNK_SIZES
+                .iter()
+                .copied()
+                .find(|n| *n <= rest.len())
+                .unwrap_or(1);
+            let (chunk, tail) = rest.split_at(n);
+            rest = tail;
             let sql = values_sql(
                 "INSERT INTO audit_log (idx, leaf_hash, request_id, at, department, actor, action, outcome, matter, flags, disclose_after, entry) VALUES ",
                 chunk.len(),
@@ -114,7 +125,15 @@ impl LogAppend {
             }
             q.execute(&mut *self.tx).await?;
         }
-        for chunk in subjects.chunks(ROWS_PER_INSERT * 4) {
+        let mut rest = subjects;
+        while !rest.is_empty() {
+            let n = CHUNK_SIZES
+                .iter()
+                .copied()
+                .find(|n| *n <= rest.len())
+                .unwrap_or(1);
+            let (chunk, tail) = rest.split_at(n);
+            rest = tail;
             let sql = values_sql(
                 "INSERT INTO audit_subjects (subject, idx) VALUES ",
                 chunk.len(),
