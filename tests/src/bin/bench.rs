@@ -1807,7 +1807,7 @@ fn render(args: &Args, r: &Report) -> String {
     if let Some(rate) = b.audit_group_commit_per_second {
         let _ = writeln!(
             w,
-            "| audit log: group commit, 64 writers × 400 entries | {rate:.0} entries/s | | |"
+            "| audit log: group commit, 64 writers × 400 entries | {rate:.0} entries/s | |"
         );
     }
     row(
