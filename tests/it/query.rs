@@ -199,3 +199,33 @@ async fn row_caps_truncate_cleanly() -> anyhow::Result<()> {
     assert_eq!(body["truncated"], true);
     Ok(())
 }
+
+/// An aggregate over the whole library through the gateway agrees with the row count.
+#[tokio::test]
+async fn group_by_over_all_people_sums_to_the_population() -> anyhow::Result<()> {
+    let hub = TestHub::with_data(300).await?;
+    let (status, body) = query(
+        &hub,
+        "approval-bureau",
+        "SELECT left(household_division_code, 4) AS city, gender_code, count(*) AS n FROM population GROUP BY left(household_division_code, 4), gender_code",
+        "enterprise-opening",
+    )
+    .await?;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let total: i64 = body["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| r[2].as_i64().expect("a count"))
+        .sum();
+    let (_, all) = query(
+        &hub,
+        "approval-bureau",
+        "SELECT count(*) FROM population",
+        "enterprise-opening",
+    )
+    .await?;
+    assert_eq!(json!(total), all["rows"][0][0]);
+    assert_eq!(total, 300);
+    Ok(())
+}

@@ -628,9 +628,13 @@ fn query_specs(keys: &Keys, lookups: usize) -> Vec<QuerySpec> {
         },
         QuerySpec {
             name: "group_by",
-            label: "group-by over all people (division × gender)".into(),
+            // By city (the first four digits of the division) so that the answer (some
+            // hundreds of groups) stays under the gateway's row cap: a county-level grouping
+            // exceeds it, and the gateway rightly refuses to pass a truncated answer off as
+            // complete.
+            label: "group-by over all people (city × gender)".into(),
             sqls: vec![
-                "SELECT household_division_code, gender_code, count(*) AS n FROM population GROUP BY household_division_code, gender_code"
+                "SELECT left(household_division_code, 4) AS city, gender_code, count(*) AS n FROM population GROUP BY left(household_division_code, 4), gender_code"
                     .into(),
             ],
             iterations: 10,
