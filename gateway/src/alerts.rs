@@ -99,12 +99,7 @@ impl Alerts {
             }
         }
         let hour = chrono::DateTime::from_timestamp_millis(entry.at_ms)
-            .map(|t| {
-                t.with_timezone(
-                    &chrono::FixedOffset::east_opt(8 * 3600).expect("+08:00 is a valid offset"),
-                )
-                .hour()
-            })
+            .map(|t| crate::clock::in_beijing(t).hour())
             .unwrap_or(12);
         let [start, end] = config.working_hours;
         if !(start..end).contains(&hour) {

@@ -225,8 +225,7 @@ pub fn entry(
 }
 
 fn beijing(now: chrono::DateTime<chrono::Utc>) -> String {
-    now.with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("+08:00 is a valid offset"))
-        .to_rfc3339_opts(chrono::SecondsFormat::Micros, false)
+    crate::clock::in_beijing(now).to_rfc3339_opts(chrono::SecondsFormat::Micros, false)
 }
 
 /// The canonical bytes of an entry: JSON with sorted keys.

@@ -304,16 +304,7 @@ fn urlencode(text: &str) -> String {
 }
 
 fn parse_time(text: &str) -> anyhow::Result<i64> {
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
-        return Ok(t.timestamp_millis());
-    }
-    let offset = chrono::FixedOffset::east_opt(8 * 3600).expect("+08:00 is a valid offset");
-    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .and_then(|t| t.and_local_timezone(offset).single())
-        .map(|t| t.timestamp_millis())
-        .with_context(|| format!("`{text}` is neither an RFC 3339 time nor a YYYY-MM-DD date"))
+    crate::clock::parse_time_ms(text).map_err(anyhow::Error::msg)
 }
 
 async fn all_entries(log: &Log, filter: &Filter) -> anyhow::Result<Vec<LogRow>> {
@@ -505,13 +496,7 @@ async fn export(
             )?;
             for r in &rows {
                 let time = chrono::DateTime::from_timestamp_millis(r.at)
-                    .map(|t| {
-                        t.with_timezone(
-                            &chrono::FixedOffset::east_opt(8 * 3600)
-                                .expect("+08:00 is a valid offset"),
-                        )
-                        .to_rfc3339()
-                    })
+                    .map(|t| crate::clock::in_beijing(t).to_rfc3339())
                     .unwrap_or_default();
                 let fields = [
                     r.idx.to_string(),

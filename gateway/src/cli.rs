@@ -330,9 +330,7 @@ fn init_logging() {
 
 /// Today's date in Beijing.
 pub fn today() -> NaiveDate {
-    chrono::Utc::now()
-        .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("+08:00 is a valid offset"))
-        .date_naive()
+    crate::clock::in_beijing(chrono::Utc::now()).date_naive()
 }
 
 fn validate(kind: IdKind, value: &str) -> ExitCode {

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod audit_cli;
 pub mod auth;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod error;
 pub mod flight;

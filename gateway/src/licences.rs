@@ -300,8 +300,7 @@ impl Licences {
         let idx = licence.status_idx as usize;
         let now = now_secs();
         let mut outcome = LicenceStatus::Valid;
-        let bits = self
-            .store
+        self.store
             .set_licence_status(&licence, status_name(action), reason, now, |bits| {
                 let bytes = BASE64
                     .decode(bits)
@@ -325,7 +324,6 @@ impl Licences {
                 },
                 other => other.into(),
             })?;
-        let _ = bits;
         self.reload_lists().await?;
         Ok((licence, outcome))
     }

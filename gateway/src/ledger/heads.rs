@@ -92,7 +92,7 @@ impl SigningKey {
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent).map_err(|e| err(e.to_string()))?;
             }
-            write_private(path, pkcs8.as_ref()).map_err(|e| err(e.to_string()))?;
+            super::write_secret(path, pkcs8.as_ref()).map_err(|e| err(e.to_string()))?;
         }
         let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
         let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(&bytes)
@@ -122,24 +122,6 @@ impl SigningKey {
             signature: BASE64.encode(signature.as_ref()),
         }
     }
-}
-
-#[cfg(unix)]
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    f.write_all(bytes)?;
-    f.sync_all()
-}
-
-#[cfg(not(unix))]
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    std::fs::write(path, bytes)
 }
 
 impl TreeHead {

@@ -115,8 +115,9 @@ pub fn load_subject_key(path: &Path) -> Result<hmac::Key, ApiError> {
     Ok(hmac::Key::new(hmac::HMAC_SHA256, &bytes))
 }
 
+/// Writes a new secret file readable by its owner only; an existing file is never replaced.
 #[cfg(unix)]
-fn write_secret(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_secret(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let mut f = std::fs::OpenOptions::new()
@@ -129,7 +130,7 @@ fn write_secret(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 #[cfg(not(unix))]
-fn write_secret(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_secret(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::write(path, bytes)
 }
 
@@ -399,10 +400,7 @@ fn rows_for(
 
 /// Unix milliseconds of the start of `day` in Beijing.
 fn disclosure_ms(day: chrono::NaiveDate) -> i64 {
-    let offset = chrono::FixedOffset::east_opt(8 * 3600).expect("+08:00 is a valid offset");
-    day.and_hms_opt(0, 0, 0)
-        .and_then(|t| t.and_local_timezone(offset).single())
-        .map_or(i64::MAX, |t| t.timestamp_millis())
+    crate::clock::day_start_ms(day).unwrap_or(i64::MAX)
 }
 
 /// The sequencer: group commit of everything waiting.

@@ -160,21 +160,7 @@ pub(super) struct EntriesQuery {
 
 /// Unix milliseconds of an RFC 3339 time or a Beijing date.
 fn parse_time(text: &str) -> Result<i64, ApiError> {
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
-        return Ok(t.timestamp_millis());
-    }
-    let offset = chrono::FixedOffset::east_opt(8 * 3600).expect("+08:00 is a valid offset");
-    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .and_then(|t| t.and_local_timezone(offset).single())
-        .map(|t| t.timestamp_millis())
-        .ok_or_else(|| {
-            invalid(
-                "audit.invalid_time",
-                format!("`{text}` is neither an RFC 3339 time nor a YYYY-MM-DD date"),
-            )
-        })
+    crate::clock::parse_time_ms(text).map_err(|message| invalid("audit.invalid_time", message))
 }
 
 /// The keyed hash of a citizen ID or USCC given in a request.
@@ -213,12 +199,22 @@ fn entry_json(row: LogRow) -> Value {
     })
 }
 
-async fn page(state: &AppState, filter: LogFilter, limit: Option<i64>) -> Result<Value, ApiError> {
+/// One page of entries matching `filter`, and the index the next page starts at.
+async fn rows_page(
+    state: &AppState,
+    filter: &LogFilter,
+    limit: Option<i64>,
+) -> Result<(Vec<LogRow>, Option<i64>), ApiError> {
     let limit = limit.unwrap_or(MAX_PAGE).clamp(1, MAX_PAGE);
-    let rows = state.store.log_entries(&filter, limit).await?;
+    let rows = state.store.log_entries(filter, limit).await?;
     let next = (rows.len() as i64 == limit)
         .then(|| rows.last().map(|r| r.idx + 1))
         .flatten();
+    Ok((rows, next))
+}
+
+async fn page(state: &AppState, filter: LogFilter, limit: Option<i64>) -> Result<Value, ApiError> {
+    let (rows, next) = rows_page(state, &filter, limit).await?;
     Ok(json!({
         "entries": rows.into_iter().map(entry_json).collect::<Vec<_>>(),
         "next_index": next,
@@ -295,11 +291,7 @@ pub(super) async fn subject_accesses(
         from_index: q.from_index as i64,
         ..LogFilter::default()
     };
-    let limit = q.limit.unwrap_or(MAX_PAGE).clamp(1, MAX_PAGE);
-    let rows = state.store.log_entries(&filter, limit).await?;
-    let next = (rows.len() as i64 == limit)
-        .then(|| rows.last().map(|r| r.idx + 1))
-        .flatten();
+    let (rows, next) = rows_page(&state, &filter, q.limit).await?;
     let accesses: Vec<Value> = rows
         .into_iter()
         .map(|row| {

@@ -18,12 +18,7 @@ use crate::store::{ResourceRecord, SnapshotRecord, StoreError};
 
 fn millis_to_rfc3339(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| {
-            t.with_timezone(
-                &chrono::FixedOffset::east_opt(8 * 3600).expect("+08:00 is a valid offset"),
-            )
-            .to_rfc3339()
-        })
+        .map(|t| crate::clock::in_beijing(t).to_rfc3339())
         .unwrap_or_default()
 }
 
@@ -199,9 +194,7 @@ pub(super) async fn publish(
         file.write_all(&chunk)?;
     }
     file.flush()?;
-    let today = chrono::Utc::now()
-        .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("valid offset"))
-        .date_naive();
+    let today = crate::clock::in_beijing(chrono::Utc::now()).date_naive();
     let _guard = state.publish_lock.lock().await;
     let record = crate::publish::publish_files(
         &state.store,

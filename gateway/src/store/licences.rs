@@ -263,8 +263,7 @@ impl Store {
 
     /// Changes a licence's status and its status-list entry in one transaction: the list's
     /// bits are read inside it, changed by `update` and written back, so concurrent changes
-    /// to one list (from this or another replica) never overwrite each other. Returns the
-    /// new bits.
+    /// to one list (from this or another replica) never overwrite each other.
     pub async fn set_licence_status<F>(
         &self,
         licence: &LicenceRecord,
@@ -272,7 +271,7 @@ impl Store {
         reason: &str,
         now: i64,
         update: F,
-    ) -> StoreResult<String>
+    ) -> StoreResult<()>
     where
         F: FnOnce(&str) -> Result<String, String>,
     {
@@ -313,6 +312,6 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(bits)
+        Ok(())
     }
 }
