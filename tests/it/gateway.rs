@@ -290,6 +290,46 @@ async fn bad_requests_get_stable_codes() -> anyhow::Result<()> {
         .await?;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert_eq!(error_code(response).await?, "catalog.invalid_code");
+
+    // Path parameters of the wrong type, and a raw upload over its limit.
+    let response = dept
+        .post(format!("{}/v1/grant-requests/abc/approve", hub.base()))
+        .json(&json!({}))
+        .send()
+        .await?;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(error_code(response).await?, "request.invalid_path");
+    let response = dept
+        .get(format!(
+            "{}/v1/licences/status-lists/market-regulation/one",
+            hub.base()
+        ))
+        .send()
+        .await?;
+    assert_eq!(error_code(response).await?, "request.invalid_path");
+    let response = dept
+        .post(format!(
+            "{}/v1/licences/verify?matter=enterprise-opening&case_id=1&legal_basis=x",
+            hub.base()
+        ))
+        .header("content-type", "image/png")
+        .body(vec![0u8; 9 << 20])
+        .send()
+        .await?;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(error_code(response).await?, "request.body_too_large");
+    let response = dept
+        .post(format!(
+            "{}/v1/licences/verify?matter=enterprise-opening&case_id=1&legal_basis=x",
+            hub.base()
+        ))
+        .header("content-type", "image/png")
+        .body(vec![0u8; 1000])
+        .send()
+        .await?;
+    let body: serde_json::Value = response.json().await?;
+    assert_eq!(body["valid"], false);
+    assert_eq!(body["code"], "licence.image_invalid", "{body}");
     Ok(())
 }
 

@@ -3,12 +3,13 @@
 //! for the data subject or an auditor.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tongban_schemas::{CitizenId, Uscc};
 
+use super::ApiPath;
 use super::ApiQuery;
 use crate::auth::{Principal, Role};
 use crate::error::ApiError;
@@ -276,7 +277,7 @@ pub(super) async fn alerts(
 pub(super) async fn subject_accesses(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<AlertsQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let auditor = principal.roles.contains(Role::Auditor);

@@ -4,13 +4,14 @@ use std::io::Write;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use futures::StreamExt;
 use serde_json::{Value, json};
 use tongban_catalog::{ResourceCode, dcat};
 
+use super::ApiPath;
 use crate::auth::{Principal, Role};
 use crate::error::ApiError;
 use crate::startup::AppState;
@@ -98,7 +99,7 @@ pub(super) async fn list(
 pub(super) async fn get_one(
     State(state): State<AppState>,
     _principal: Principal,
-    Path(code): Path<String>,
+    ApiPath(code): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let resource = find(&state, &normalise(&code)).await?;
     Ok(Json(resource_view(&resource)))
@@ -108,7 +109,7 @@ pub(super) async fn get_one(
 pub(super) async fn snapshots(
     State(state): State<AppState>,
     _principal: Principal,
-    Path(code): Path<String>,
+    ApiPath(code): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let resource = find(&state, &normalise(&code)).await?;
     let list = state
@@ -148,7 +149,7 @@ pub(super) async fn dcat(
 pub(super) async fn publish(
     State(state): State<AppState>,
     principal: Principal,
-    Path(code): Path<String>,
+    ApiPath(code): ApiPath<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {

@@ -2,13 +2,14 @@
 //! providers and admins revoke. Every change is recorded in the audit log.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tongban_catalog::query::{Grant, GrantSource, Mask};
 
 use super::ApiJson;
+use super::ApiPath;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::grants::{self, Actor, Application, Approval};
@@ -101,7 +102,7 @@ pub(super) async fn create(
 pub(super) async fn revoke(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<StatusCode, ApiError> {
     grants::revoke(&state.store, &actor(&state, &principal), id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -134,7 +135,7 @@ pub(super) async fn apply(
 pub(super) async fn approve(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(approval): ApiJson<Approval>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let grant_id = grants::approve(
@@ -161,7 +162,7 @@ pub(super) struct Rejection {
 pub(super) async fn reject(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<Rejection>,
 ) -> Result<Json<Value>, ApiError> {
     grants::reject(&state.store, &actor(&state, &principal), id, &body.note).await?;

@@ -5,14 +5,14 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tongban_certs::{Holder, LicenceType, QrEncoding};
 
+use super::ApiPath;
 use crate::audit::{self, AuditEvent, Purpose};
 use crate::auth::{Principal, Role};
 use crate::error::ApiError;
@@ -145,7 +145,7 @@ pub(super) async fn verify(
     principal: Principal,
     headers: HeaderMap,
     uri: axum::http::Uri,
-    body: Bytes,
+    super::ApiBytes(body): super::ApiBytes,
 ) -> Result<Json<Value>, ApiError> {
     let started = std::time::Instant::now();
     let content_type = headers
@@ -303,7 +303,7 @@ async fn change(
 pub(super) async fn suspend(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     super::ApiJson(body): super::ApiJson<StatusBody>,
 ) -> Result<Json<Value>, ApiError> {
     change(state, principal, id, StatusAction::Suspend, body.reason).await
@@ -313,7 +313,7 @@ pub(super) async fn suspend(
 pub(super) async fn reinstate(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     super::ApiJson(body): super::ApiJson<StatusBody>,
 ) -> Result<Json<Value>, ApiError> {
     change(state, principal, id, StatusAction::Reinstate, body.reason).await
@@ -323,7 +323,7 @@ pub(super) async fn reinstate(
 pub(super) async fn revoke(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     super::ApiJson(body): super::ApiJson<StatusBody>,
 ) -> Result<Json<Value>, ApiError> {
     change(state, principal, id, StatusAction::Revoke, body.reason).await
@@ -333,7 +333,7 @@ pub(super) async fn revoke(
 pub(super) async fn get_one(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let record = state.licences.record(&id).await?;
     if record.issuer != principal.department && !principal.roles.contains(Role::Auditor) {
@@ -367,7 +367,7 @@ pub(super) async fn trust_list(
 pub(super) async fn status_list(
     State(state): State<AppState>,
     _principal: Principal,
-    Path((department, list)): Path<(String, i64)>,
+    ApiPath((department, list)): ApiPath<(String, i64)>,
 ) -> Result<Json<Value>, ApiError> {
     let token = state.licences.status_list(&department, list)?;
     Ok(Json(json!({"status_list": token})))
