@@ -9,12 +9,19 @@
 //! The cryptography itself is OpenSSL's, reached through `josekit`; this module adds the
 //! checks that must happen before it: canonical key members, minimum RSA size, and range
 //! checks on ECDSA signatures so that zero, out-of-range and DER-encoded signatures are
-//! refused with their own reason.
+//! refused with their own reason. ES256 verification, the one on every licence check, calls
+//! `ECDSA_do_verify` on a key imported once: through the EVP layer, OpenSSL 3 would fetch the
+//! digest, build a context and re-encode the signature as DER on every token.
 
 use std::fmt;
 
 use josekit::jwk::Jwk;
 use josekit::jws::{ES256, EdDSA, JwsSigner, JwsVerifier, RS256};
+use openssl::bn::BigNum;
+use openssl::ec::{EcGroup, EcKey};
+use openssl::ecdsa::EcdsaSig;
+use openssl::nid::Nid;
+use openssl::pkey::Public;
 use serde_json::{Map, Value};
 
 use crate::error::LicenceError;
@@ -77,6 +84,14 @@ impl fmt::Display for Alg {
     }
 }
 
+/// SHA-256 through OpenSSL's low-level interface. The one-shot `SHA256()` of OpenSSL 3 looks
+/// the algorithm up in its provider on every call, which costs more than hashing a disclosure.
+pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
+    let mut hasher = openssl::sha::Sha256::new();
+    hasher.update(data);
+    hasher.finish()
+}
+
 /// The RFC 7638 thumbprint (SHA-256, base64url) of a public JWK's required members.
 pub fn thumbprint(jwk: &Map<String, Value>) -> Result<String, LicenceError> {
     let member = |name: &str| -> Result<&str, LicenceError> {
@@ -108,7 +123,7 @@ pub fn thumbprint(jwk: &Map<String, Value>) -> Result<String, LicenceError> {
         canonical.push_str(&format!("\"{name}\":{value}"));
     }
     canonical.push('}');
-    Ok(b64url_encode(openssl::sha::sha256(canonical.as_bytes())))
+    Ok(b64url_encode(sha256(canonical.as_bytes())))
 }
 
 /// A private signing key of one algorithm. `Debug` never prints key material.
@@ -213,7 +228,24 @@ pub struct VerifyingKey {
     jwk: Map<String, Value>,
     /// Expected signature length in bytes.
     signature_len: usize,
-    verifier: Box<dyn JwsVerifier>,
+    verifier: Verifier,
+}
+
+/// The imported key a signature is checked with.
+enum Verifier {
+    /// A P-256 point, validated on import.
+    Es256(EcKey<Public>),
+    /// EdDSA and RS256, through `josekit`.
+    Jose(Box<dyn JwsVerifier>),
+}
+
+impl Clone for Verifier {
+    fn clone(&self) -> Self {
+        match self {
+            Verifier::Es256(key) => Verifier::Es256(key.clone()),
+            Verifier::Jose(verifier) => Verifier::Jose(verifier.box_clone()),
+        }
+    }
 }
 
 impl Clone for VerifyingKey {
@@ -223,7 +255,7 @@ impl Clone for VerifyingKey {
             kid: self.kid.clone(),
             jwk: self.jwk.clone(),
             signature_len: self.signature_len,
-            verifier: self.verifier.box_clone(),
+            verifier: self.verifier.clone(),
         }
     }
 }
@@ -319,23 +351,18 @@ impl VerifyingKey {
         clean.insert("alg".to_owned(), Value::from(alg.name()));
         clean.insert("use".to_owned(), Value::from("sig"));
         clean.insert("kid".to_owned(), Value::from(kid.clone()));
-        let josekit_jwk = Jwk::from_map(clean.clone()).map_err(Alg::key_error)?;
-        let verifier: Box<dyn JwsVerifier> = match alg {
-            Alg::Es256 => Box::new(
-                ES256
-                    .verifier_from_jwk(&josekit_jwk)
-                    .map_err(Alg::key_error)?,
-            ),
-            Alg::EdDsa => Box::new(
+        let verifier = match alg {
+            Alg::Es256 => Verifier::Es256(p256_key(&bytes("x")?, &bytes("y")?)?),
+            Alg::EdDsa => Verifier::Jose(Box::new(
                 EdDSA
-                    .verifier_from_jwk(&josekit_jwk)
+                    .verifier_from_jwk(&Jwk::from_map(clean.clone()).map_err(Alg::key_error)?)
                     .map_err(Alg::key_error)?,
-            ),
-            Alg::Rs256 => Box::new(
+            )),
+            Alg::Rs256 => Verifier::Jose(Box::new(
                 RS256
-                    .verifier_from_jwk(&josekit_jwk)
+                    .verifier_from_jwk(&Jwk::from_map(clean.clone()).map_err(Alg::key_error)?)
                     .map_err(Alg::key_error)?,
-            ),
+            )),
         };
         Ok(VerifyingKey {
             alg,
@@ -400,10 +427,33 @@ impl VerifyingKey {
                 }
             }
         }
-        self.verifier
-            .verify(message, signature)
-            .map_err(|_| LicenceError::BadSignature)
+        match &self.verifier {
+            Verifier::Es256(key) => {
+                let (r, s) = signature.split_at(32);
+                let signature = BigNum::from_slice(r)
+                    .and_then(|r| Ok((r, BigNum::from_slice(s)?)))
+                    .and_then(|(r, s)| EcdsaSig::from_private_components(r, s))
+                    .map_err(|e| LicenceError::Internal(format!("holding a signature: {e}")))?;
+                match signature.verify(&sha256(message), key) {
+                    Ok(true) => Ok(()),
+                    Ok(false) | Err(_) => Err(LicenceError::BadSignature),
+                }
+            }
+            Verifier::Jose(verifier) => verifier
+                .verify(message, signature)
+                .map_err(|_| LicenceError::BadSignature),
+        }
     }
+}
+
+/// Imports a P-256 public key; OpenSSL refuses a point that is not on the curve.
+fn p256_key(x: &[u8], y: &[u8]) -> Result<EcKey<Public>, LicenceError> {
+    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).map_err(Alg::key_error)?;
+    let x = BigNum::from_slice(x).map_err(Alg::key_error)?;
+    let y = BigNum::from_slice(y).map_err(Alg::key_error)?;
+    let key = EcKey::from_public_key_affine_coordinates(&group, &x, &y).map_err(Alg::key_error)?;
+    key.check_key().map_err(Alg::key_error)?;
+    Ok(key)
 }
 
 #[cfg(test)]
@@ -455,5 +505,20 @@ mod tests {
         let mut jwk = key.verifying_key().to_jwk();
         jwk.remove("alg");
         assert!(VerifyingKey::from_jwk(&jwk).is_err());
+    }
+
+    #[test]
+    fn p256_points_off_the_curve_are_refused() {
+        let key = SigningKey::generate(Alg::Es256).expect("generate");
+        let mut jwk = key.verifying_key().to_jwk();
+        let y = jwk["y"].as_str().expect("y").to_owned();
+        let mut y = b64url_decode(&y, "y").expect("y");
+        y[31] ^= 1;
+        jwk.insert("y".into(), Value::from(b64url_encode(&y)));
+        jwk.remove("kid");
+        assert_eq!(
+            VerifyingKey::from_jwk(&jwk).map_err(|e| e.code()),
+            Err("licence.key_invalid")
+        );
     }
 }

@@ -21,6 +21,7 @@
 //!
 //! Every refusal is a [`LicenceError`] with a stable [`LicenceError::code`].
 
+pub mod document;
 mod error;
 mod jws;
 pub mod keys;

@@ -23,6 +23,7 @@ use crate::jws::{self, Limits, int_claim, str_claim};
 use crate::keys::{SigningKey, VerifyingKey};
 use crate::sdjwt::{self, KB_TYP, KbExpectations, SD_ALG};
 use crate::status::{LicenceStatus, VerifiedStatusList};
+use crate::strict::Tape;
 use crate::trust::TrustStore;
 
 /// `typ` of an issued licence (SD-JWT VC).
@@ -300,20 +301,24 @@ pub fn verify(
     let limits = &policy.limits;
     trust.check_fresh(now, policy.max_trust_list_age)?;
 
-    // 1. The strict layer over every part, before anything is trusted.
+    // 1. The strict layer over every part, before anything is trusted. Payload and
+    // disclosures are read in place from two decode buffers: a claim is copied only when it
+    // becomes part of the result.
     let parts = sdjwt::split(presentation, limits)?;
-    let typs: Vec<&str> = policy.typs.iter().map(String::as_str).collect();
-    let jwt = jws::parse(parts.jwt, &typs, false, limits)?;
-    let disclosures = parts
-        .disclosures
-        .iter()
-        .map(|d| sdjwt::parse_disclosure(d, limits))
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut payload_bytes = Vec::new();
+    let jwt = jws::parse_borrowed(parts.jwt, &policy.typs, false, limits, &mut payload_bytes)?;
+    let (mut disclosure_bytes, mut disclosure_tape) = (Vec::new(), Tape::default());
+    let disclosures = sdjwt::parse_disclosures(
+        &parts.disclosures,
+        limits,
+        &mut disclosure_bytes,
+        &mut disclosure_tape,
+    )?;
     let kb = parts
         .key_binding
         .map(|kb| jws::parse(kb, &[KB_TYP], true, limits))
         .transpose()?;
-    let payload = &jwt.payload;
+    let payload = &jwt.payload.object();
 
     // 2. Trust and signature.
     let issuer = str_claim(payload, "iss")?;
@@ -371,11 +376,11 @@ pub fn verify(
     }
     let holder_claim = payload
         .get("holder")
-        .and_then(Value::as_object)
+        .and_then(|v| v.as_object())
         .ok_or(LicenceError::ClaimInvalid { claim: "holder" })?;
     let holder = Holder::parse(
-        str_claim(holder_claim, "type")?,
-        str_claim(holder_claim, "id")?,
+        str_claim(&holder_claim, "type")?,
+        str_claim(&holder_claim, "id")?,
     )?;
     if !licence_type.holder_kinds().contains(&holder.kind()) {
         return Err(FaceError::HolderKind {
@@ -385,34 +390,42 @@ pub fn verify(
         .into());
     }
 
-    // 6. Disclosures.
-    if payload.get("_sd_alg").and_then(Value::as_str) != Some(SD_ALG) {
+    // 6. Disclosures. `_sd` is sorted once so that each disclosure is found by binary search
+    // and marked; RFC 9901 §7.1 refuses a payload that lists one digest twice.
+    if payload.get("_sd_alg").and_then(|v| v.as_str()) != Some(SD_ALG) {
         return Err(LicenceError::ClaimInvalid { claim: "_sd_alg" });
     }
-    let digests = payload
+    let mut digests = payload
         .get("_sd")
-        .and_then(Value::as_array)
+        .and_then(|v| v.as_array())
+        .ok_or(LicenceError::ClaimInvalid { claim: "_sd" })?
+        .iter()
+        .map(|v| v.as_str().map(str::as_bytes))
+        .collect::<Option<Vec<&[u8]>>>()
         .ok_or(LicenceError::ClaimInvalid { claim: "_sd" })?;
+    digests.sort_unstable();
+    if digests.windows(2).any(|pair| pair[0] == pair[1]) {
+        return Err(LicenceError::ClaimInvalid { claim: "_sd" });
+    }
+    let mut used = vec![false; digests.len()];
     let mut disclosed = BTreeMap::new();
-    let mut used = Vec::with_capacity(disclosures.len());
     for d in &disclosures {
-        if !digests
-            .iter()
-            .any(|v| v.as_str() == Some(d.digest.as_str()))
-        {
+        let Ok(at) = digests.binary_search(&d.digest.as_slice()) else {
             return Err(LicenceError::DisclosureTampered);
-        }
-        if used.contains(&d.digest.as_str()) {
+        };
+        if std::mem::replace(&mut used[at], true) {
             return Err(LicenceError::DisclosureDuplicate);
         }
-        used.push(d.digest.as_str());
-        let Value::String(value) = &d.value else {
+        let Some(value) = d.value.as_str() else {
             return Err(LicenceError::DisclosureMalformed {
                 reason: "a face field value must be a string",
             });
         };
-        licence_type.validate_field(&d.name, value.as_str())?;
-        if disclosed.insert(d.name.clone(), value.clone()).is_some() {
+        licence_type.validate_field(d.name, value)?;
+        if disclosed
+            .insert(d.name.to_owned(), value.to_owned())
+            .is_some()
+        {
             return Err(LicenceError::DisclosureDuplicate);
         }
     }
@@ -426,12 +439,14 @@ pub fn verify(
         Some(kb) => {
             let jwk = payload
                 .get("cnf")
+                .and_then(|c| c.as_object())
                 .and_then(|c| c.get("jwk"))
-                .and_then(Value::as_object)
+                .and_then(|j| j.as_object())
                 .ok_or(LicenceError::KeyBindingInvalid {
                     reason: "the licence names no holder key",
-                })?;
-            let holder_key = VerifyingKey::from_jwk_inferring_alg(jwk).map_err(|_| {
+                })?
+                .to_map();
+            let holder_key = VerifyingKey::from_jwk_inferring_alg(&jwk).map_err(|_| {
                 LicenceError::KeyBindingInvalid {
                     reason: "the licence's holder key is unusable",
                 }
@@ -455,15 +470,16 @@ pub fn verify(
     // 8. Status.
     let status_ref = payload
         .get("status")
+        .and_then(|s| s.as_object())
         .and_then(|s| s.get("status_list"))
-        .and_then(Value::as_object)
+        .and_then(|s| s.as_object())
         .ok_or(LicenceError::ClaimInvalid { claim: "status" })?;
     let idx = status_ref
         .get("idx")
-        .and_then(Value::as_u64)
+        .and_then(|i| i.as_u64())
         .and_then(|i| u32::try_from(i).ok())
         .ok_or(LicenceError::ClaimInvalid { claim: "status" })?;
-    let uri = str_claim(status_ref, "uri")?;
+    let uri = str_claim(&status_ref, "uri")?;
     let list = status_lists
         .get(uri)
         .filter(|l| l.department == issuer)

@@ -15,8 +15,11 @@ use serde_json::{Map, Value};
 
 use crate::error::LicenceError;
 use crate::jws::{self, Jws, Limits, int_claim, str_claim};
-use crate::keys::{SigningKey, VerifyingKey};
-use crate::strict::{b64url_decode, b64url_encode, parse_json};
+use crate::keys::{SigningKey, VerifyingKey, sha256};
+use crate::strict::{
+    Json, Tape, b64url_decode, b64url_decode_into, b64url_decoded_capacity, b64url_encode,
+    b64url_encode_into, parse_into,
+};
 
 /// `typ` of a key-binding JWT.
 pub const KB_TYP: &str = "kb+jwt";
@@ -42,9 +45,19 @@ pub struct Disclosure {
     pub value: Value,
 }
 
+/// Length of a base64url SHA-256 digest.
+const DIGEST_LEN: usize = 43;
+
 /// The digest of an encoded disclosure, as placed in `_sd`.
 pub fn digest(encoded: &str) -> String {
-    b64url_encode(openssl::sha::sha256(encoded.as_bytes()))
+    b64url_encode(sha256(encoded.as_bytes()))
+}
+
+/// [`digest`] as ASCII bytes, without allocating.
+fn digest_bytes(encoded: &str) -> Result<[u8; DIGEST_LEN], LicenceError> {
+    let mut out = [0u8; DIGEST_LEN];
+    b64url_encode_into(&sha256(encoded.as_bytes()), &mut out)?;
+    Ok(out)
 }
 
 /// A fresh disclosure of `name` = `value` with a 128-bit random salt.
@@ -71,25 +84,96 @@ pub fn disclose(name: &str, value: &Value) -> Result<Disclosure, LicenceError> {
 /// members, an array of exactly `[salt, name, value]`, a name that is not reserved.
 pub fn parse_disclosure(encoded: &str, limits: &Limits) -> Result<Disclosure, LicenceError> {
     let bytes = b64url_decode(encoded, "disclosure")?;
-    let value = parse_json(&bytes, "disclosure", limits.max_json_depth)?;
-    let malformed = |reason| LicenceError::DisclosureMalformed { reason };
-    let Value::Array(items) = value else {
-        return Err(malformed("a disclosure must be an array"));
-    };
-    let [Value::String(_salt), Value::String(name), value] = <[Value; 3]>::try_from(items)
-        .map_err(|_| malformed("an object-property disclosure has three elements"))?
-    else {
-        return Err(malformed("the salt and the claim name must be strings"));
-    };
-    if RESERVED.contains(&name.as_str()) {
-        return Err(malformed("a disclosure may not carry a reserved claim"));
-    }
+    let mut tape = Tape::for_text(bytes.len());
+    let at = parse_into(&bytes, "disclosure", limits.max_json_depth, &mut tape)?;
+    let (name, value) = disclosure_shape(tape.value(at))?;
     Ok(Disclosure {
         encoded: encoded.to_owned(),
         digest: digest(encoded),
-        name,
-        value,
+        name: name.to_owned(),
+        value: value.to_value(),
     })
+}
+
+/// A disclosure read in place, for verification: it borrows from the decoded bytes and the
+/// tape they were parsed onto.
+#[derive(Debug)]
+pub(crate) struct DisclosureRef<'t, 'b> {
+    /// `base64url(SHA-256(encoded))` as ASCII, the bytes of its entry in `_sd`.
+    pub digest: [u8; DIGEST_LEN],
+    pub name: &'t str,
+    pub value: Json<'t, 'b>,
+}
+
+/// Decodes every disclosure of a presentation into the one buffer `buf`, parses each onto
+/// the one `tape`, and reads them in place. They are taken in order and each through every
+/// rule before the next, so a refusal names the same disclosure and the same reason as
+/// [`parse_disclosure`] one by one would.
+pub(crate) fn parse_disclosures<'t, 'b>(
+    encoded: &[&str],
+    limits: &Limits,
+    buf: &'b mut Vec<u8>,
+    tape: &'t mut Tape<'b>,
+) -> Result<Vec<DisclosureRef<'t, 'b>>, LicenceError> {
+    let total = encoded
+        .iter()
+        .map(|d| b64url_decoded_capacity(d.len()))
+        .sum();
+    buf.clear();
+    buf.resize(total, 0);
+    tape.reserve_for_text(total);
+    let mut rest: &'b mut [u8] = buf.as_mut_slice();
+    let mut parsed = Vec::with_capacity(encoded.len());
+    for d in encoded {
+        let (room, tail) = std::mem::take(&mut rest).split_at_mut(b64url_decoded_capacity(d.len()));
+        rest = tail;
+        let len = b64url_decode_into(d, "disclosure", room)?;
+        let room: &'b [u8] = room;
+        let bytes = room
+            .get(..len)
+            .ok_or_else(|| LicenceError::Internal("decoded past its buffer".to_owned()))?;
+        let at = parse_into(bytes, "disclosure", limits.max_json_depth, tape)?;
+        disclosure_shape(tape.value(at))?;
+        parsed.push((digest_bytes(d)?, at));
+    }
+    let tape: &'t Tape<'b> = tape;
+    parsed
+        .into_iter()
+        .map(|(digest, at)| {
+            let (name, value) = disclosure_shape(tape.value(at))?;
+            Ok(DisclosureRef {
+                digest,
+                name,
+                value,
+            })
+        })
+        .collect()
+}
+
+/// The rules of a parsed disclosure: `[salt, name, value]` with string salt and name, and a
+/// name that is not reserved.
+fn disclosure_shape<'t, 'b>(
+    disclosure: Json<'t, 'b>,
+) -> Result<(&'t str, Json<'t, 'b>), LicenceError> {
+    let malformed = |reason| LicenceError::DisclosureMalformed { reason };
+    let Some(items) = disclosure.as_array() else {
+        return Err(malformed("a disclosure must be an array"));
+    };
+    let mut items = items.iter();
+    let (Some(salt), Some(name), Some(value), None) =
+        (items.next(), items.next(), items.next(), items.next())
+    else {
+        return Err(malformed(
+            "an object-property disclosure has three elements",
+        ));
+    };
+    let (Some(_), Some(name)) = (salt.as_str(), name.as_str()) else {
+        return Err(malformed("the salt and the claim name must be strings"));
+    };
+    if RESERVED.contains(&name) {
+        return Err(malformed("a disclosure may not carry a reserved claim"));
+    }
+    Ok((name, value))
 }
 
 /// A presentation split at its tildes; nothing is decoded yet.

@@ -27,6 +27,7 @@ struct Case {
     header_raw: Option<String>,
     payload: Option<String>,
     payload_prefix: Option<String>,
+    sd: Option<String>,
     signer: Option<String>,
     sig: Option<String>,
     token: Option<String>,
@@ -180,6 +181,17 @@ fn run(case: &Case) -> String {
     if let Some(patch) = &case.payload {
         merge(&mut payload, patch);
     }
+    match case.sd.as_deref() {
+        None => {}
+        Some("repeat_first") => {
+            let digests = payload
+                .get_mut("_sd")
+                .and_then(Value::as_array_mut)
+                .expect("the licence lists digests");
+            digests.push(digests[0].clone());
+        }
+        Some(other) => panic!("unknown sd edit {other}"),
+    }
     let header_text = match &case.header_raw {
         Some(raw) => raw.replace("{kid}", key.kid()),
         None => serde_json::to_string(&header).expect("json"),
@@ -193,6 +205,7 @@ fn run(case: &Case) -> String {
         || case.header_raw.is_some()
         || case.payload.is_some()
         || case.payload_prefix.is_some()
+        || case.sd.is_some()
         || case.signer.is_some();
     let original = B64.decode(parts[2]).expect("b64");
     let fresh = || raw_sign(key, &input);
