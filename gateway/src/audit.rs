@@ -114,6 +114,36 @@ pub enum AuditEvent {
         /// Why.
         reason: String,
     },
+    /// A matter's materials were resolved for an applicant.
+    MatterResolved {
+        /// Matter code.
+        matter: String,
+        /// The resolution, whose signed evidence the hub keeps.
+        resolution_id: String,
+        /// Materials the hub supplied.
+        supplied: u64,
+        /// Materials the applicant must bring.
+        must_submit: u64,
+        /// Material code → `supplied` or the reason code.
+        materials: BTreeMap<String, String>,
+        /// Columns read, by table.
+        tables: BTreeMap<String, Vec<String>>,
+        /// Snapshot versions read, by table.
+        snapshots: BTreeMap<String, i64>,
+        /// SHA-256 of each physical plan run, with the policy in it.
+        plan_sha256: Vec<String>,
+        /// Licences read from the registry or presented.
+        licences: Vec<String>,
+    },
+    /// A resolution was refused before or while it ran.
+    MatterRefused {
+        /// Matter code.
+        matter: String,
+        /// The stable code the client saw.
+        code: String,
+        /// The internal detail, never sent to the client.
+        detail: String,
+    },
     /// A user account was created.
     UserCreated {
         /// The new account.
@@ -136,13 +166,15 @@ impl AuditEvent {
             AuditEvent::LicenceIssued { .. } => "licence_issued",
             AuditEvent::LicenceVerified { .. } => "licence_verified",
             AuditEvent::LicenceStatusChanged { .. } => "licence_status_changed",
+            AuditEvent::MatterResolved { .. } => "matter_resolved",
+            AuditEvent::MatterRefused { .. } => "matter_refused",
         }
     }
 
     /// `ok` or `refused`.
     pub fn outcome(&self) -> &'static str {
         match self {
-            AuditEvent::QueryRefused { .. } => "refused",
+            AuditEvent::QueryRefused { .. } | AuditEvent::MatterRefused { .. } => "refused",
             AuditEvent::LicenceVerified { result, .. } if result != "valid" => "refused",
             _ => "ok",
         }

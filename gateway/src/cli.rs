@@ -135,6 +135,13 @@ enum Command {
         #[arg(long, default_value_t = 86_400)]
         max_age: i64,
     },
+    /// Check a resolution's signed evidence, and optionally re-run it on the pinned snapshots.
+    VerifyEvidence(crate::evidence_cli::VerifyEvidenceArgs),
+    /// Check matter definitions (a directory of `*.toml`): exit 0 when all are valid.
+    Matters {
+        /// The directory.
+        dir: PathBuf,
+    },
     /// Verify and export the audit log.
     Audit {
         #[command(subcommand)]
@@ -283,6 +290,23 @@ pub fn main() -> ExitCode {
             status_lists,
             *max_age,
         );
+    }
+    if let Command::VerifyEvidence(args) = &cli.command {
+        return crate::evidence_cli::main(args);
+    }
+    if let Command::Matters { dir } = &cli.command {
+        return match crate::matters::Matters::read_dir(dir) {
+            Ok(list) => {
+                for m in list {
+                    println!("{}\t{}\t{} materials", m.code, m.name, m.materials.len());
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(1)
+            }
+        };
     }
     init_logging();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -543,7 +567,11 @@ async fn run(command: Command) -> anyhow::Result<()> {
             flight_listen,
             seed,
         } => demo(&dir, people, listen, flight_listen, seed).await,
-        Command::Validate { .. } | Command::Audit { .. } | Command::Verify { .. } => {
+        Command::Validate { .. }
+        | Command::Audit { .. }
+        | Command::Verify { .. }
+        | Command::VerifyEvidence(_)
+        | Command::Matters { .. } => {
             unreachable!("handled before the runtime starts")
         }
         Command::Grants { command } => grants_command(command).await,
@@ -644,6 +672,8 @@ async fn grants_command(command: GrantCommand) -> anyhow::Result<()> {
     let config = Config::load(&dir.join(config::FILE_NAME))?;
     let store = Store::connect(config.store.url.expose(), 2).await?;
     let recorder = crate::audit::Recorder::Direct(store.clone());
+    let known_matters =
+        crate::matters::Matters::load(&config.matters).map_err(|e| anyhow::anyhow!("{e}"))?;
     let started = std::time::Instant::now();
     match command {
         GrantCommand::List { .. } => {
@@ -684,6 +714,7 @@ async fn grants_command(command: GrantCommand) -> anyhow::Result<()> {
                 principal: &principal,
                 started,
                 recorder: &recorder,
+                matters: &known_matters,
             };
             let id = grants::apply(
                 &store,
@@ -714,6 +745,7 @@ async fn grants_command(command: GrantCommand) -> anyhow::Result<()> {
                 principal: &principal,
                 started,
                 recorder: &recorder,
+                matters: &known_matters,
             };
             let engine = tongban_catalog::query::QueryEngine::new(
                 &tongban_catalog::query::QueryLimits::default(),
@@ -747,6 +779,7 @@ async fn grants_command(command: GrantCommand) -> anyhow::Result<()> {
                     principal: &principal,
                     started,
                     recorder: &recorder,
+                    matters: &known_matters,
                 },
                 id,
                 &note,
@@ -762,6 +795,7 @@ async fn grants_command(command: GrantCommand) -> anyhow::Result<()> {
                     principal: &principal,
                     started,
                     recorder: &recorder,
+                    matters: &known_matters,
                 },
                 id,
             )

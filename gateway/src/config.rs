@@ -65,6 +65,32 @@ pub struct Config {
     /// The audit log.
     #[serde(default)]
     pub audit: AuditConfig,
+    /// Matters (事项) and the evidence of materials resolutions.
+    #[serde(default)]
+    pub matters: MattersConfig,
+}
+
+/// Where matter definitions come from, and the key that signs resolution evidence.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MattersConfig {
+    /// A directory of matter files (`*.toml`) that replaces the shipped matters; every file
+    /// is checked at start-up and any error stops the server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dir: Option<PathBuf>,
+    /// ES256 private JWK that signs resolution evidence (created if absent); used for
+    /// nothing else. Default: `<data_dir>/keys/evidence-signing.jwk`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence_key: Option<PathBuf>,
+}
+
+impl MattersConfig {
+    /// The evidence signing key file.
+    pub fn evidence_key_path(&self, data_dir: &Path) -> PathBuf {
+        self.evidence_key
+            .clone()
+            .unwrap_or_else(|| data_dir.join("keys/evidence-signing.jwk"))
+    }
 }
 
 /// The audit log: keys, tree heads, group commit, retention, data subjects, alerts.
@@ -316,6 +342,7 @@ impl Config {
             limits: LimitsConfig::default(),
             query: QueryConfig::default(),
             audit: AuditConfig::default(),
+            matters: MattersConfig::default(),
         }
     }
 
@@ -351,9 +378,14 @@ impl Config {
                 *p = base.join(&*p);
             }
         }
-        for p in [&mut self.audit.signing_key, &mut self.audit.subject_key]
-            .into_iter()
-            .flatten()
+        for p in [
+            &mut self.audit.signing_key,
+            &mut self.audit.subject_key,
+            &mut self.matters.dir,
+            &mut self.matters.evidence_key,
+        ]
+        .into_iter()
+        .flatten()
         {
             if p.is_relative() {
                 *p = base.join(&*p);
@@ -379,9 +411,14 @@ impl Config {
                 *p = rel.to_path_buf();
             }
         }
-        for p in [&mut self.audit.signing_key, &mut self.audit.subject_key]
-            .into_iter()
-            .flatten()
+        for p in [
+            &mut self.audit.signing_key,
+            &mut self.audit.subject_key,
+            &mut self.matters.dir,
+            &mut self.matters.evidence_key,
+        ]
+        .into_iter()
+        .flatten()
         {
             if let Ok(rel) = p.strip_prefix(base) {
                 *p = rel.to_path_buf();

@@ -15,19 +15,13 @@ use tongban_schemas::BaseLibrary;
 use crate::audit::Purpose;
 use crate::auth::{Principal, Role};
 use crate::error::ApiError;
+use crate::matters::Matters;
 use crate::store::{ResourceRecord, Store};
 
-/// Matter codes the hub knows (事项). Purposes must name one of them.
-pub const KNOWN_MATTERS: [&str; 4] = [
-    "enterprise-opening",
-    "food-business-licence",
-    "real-estate-transfer",
-    "birth-registration",
-];
-
-/// Checks a purpose's form; whether a grant serves its matter is decided per table.
-pub fn check_purpose(purpose: &Purpose) -> Result<(), (&'static str, String)> {
-    if !KNOWN_MATTERS.contains(&purpose.matter.as_str()) {
+/// Checks a purpose's form and that it names a known matter; whether a grant serves the
+/// matter is decided per table.
+pub fn check_purpose(purpose: &Purpose, matters: &Matters) -> Result<(), (&'static str, String)> {
+    if !matters.contains(&purpose.matter) {
         return Err((
             "query.unknown_matter",
             format!("`{}` is not a known matter", clip(&purpose.matter)),
@@ -173,6 +167,11 @@ pub fn demo_grants(resources: &[ResourceRecord], now: i64) -> Vec<Grant> {
 mod tests {
     use super::*;
 
+    fn check(p: &Purpose) -> Result<(), (&'static str, String)> {
+        let matters = Matters::load(&crate::config::MattersConfig::default()).expect("shipped");
+        check_purpose(p, &matters)
+    }
+
     fn purpose(matter: &str, case_id: &str, basis: &str) -> Purpose {
         Purpose {
             matter: matter.into(),
@@ -184,21 +183,21 @@ mod tests {
 
     #[test]
     fn purposes_are_checked() {
-        assert!(check_purpose(&purpose("enterprise-opening", "2026-QY-0001", "条例")).is_ok());
+        assert!(check(&purpose("enterprise-opening", "2026-QY-0001", "条例")).is_ok());
         assert_eq!(
-            check_purpose(&purpose("fishing", "1", "x")).map_err(|e| e.0),
+            check(&purpose("fishing", "1", "x")).map_err(|e| e.0),
             Err("query.unknown_matter")
         );
         assert_eq!(
-            check_purpose(&purpose("enterprise-opening", "", "x")).map_err(|e| e.0),
+            check(&purpose("enterprise-opening", "", "x")).map_err(|e| e.0),
             Err("query.invalid_case_id")
         );
         assert_eq!(
-            check_purpose(&purpose("enterprise-opening", "a b", "x")).map_err(|e| e.0),
+            check(&purpose("enterprise-opening", "a b", "x")).map_err(|e| e.0),
             Err("query.invalid_case_id")
         );
         assert_eq!(
-            check_purpose(&purpose("enterprise-opening", "1", "  ")).map_err(|e| e.0),
+            check(&purpose("enterprise-opening", "1", "  ")).map_err(|e| e.0),
             Err("query.missing_legal_basis")
         );
     }
@@ -213,6 +212,8 @@ pub struct Actor<'a> {
     pub started: std::time::Instant,
     /// Where the change is recorded.
     pub recorder: &'a crate::audit::Recorder,
+    /// The matters grants may serve.
+    pub matters: &'a Matters,
 }
 
 fn change(
@@ -292,16 +293,13 @@ fn check_columns(resource: &ResourceRecord, columns: &[String]) -> Result<(), Ap
     Ok(())
 }
 
-fn check_matters(matters: &[String]) -> Result<(), ApiError> {
+fn check_matters(matters: &[String], known: &Matters) -> Result<(), ApiError> {
     if matters.is_empty() {
         return Err(ApiError::BadRequest(
             "name the matters the grant serves".into(),
         ));
     }
-    match matters
-        .iter()
-        .find(|m| !KNOWN_MATTERS.contains(&m.as_str()))
-    {
+    match matters.iter().find(|m| !known.contains(m)) {
         Some(m) => Err(ApiError::BadRequest(format!(
             "`{}` is not a known matter",
             clip(m)
@@ -338,7 +336,7 @@ pub async fn apply(
     actor.principal.require(Role::Consumer)?;
     let resource = find_resource(store, &application.resource).await?;
     check_columns(&resource, &application.columns)?;
-    check_matters(&application.matters)?;
+    check_matters(&application.matters, actor.matters)?;
     if application.reason.trim().is_empty() || application.legal_basis.trim().is_empty() {
         return Err(ApiError::BadRequest(
             "state the reason and the legal basis".into(),
@@ -556,7 +554,7 @@ pub async fn create(
             other => other.into(),
         })?;
     check_columns(&resource, &grant.columns)?;
-    check_matters(&grant.matters)?;
+    check_matters(&grant.matters, actor.matters)?;
     grant.id = 0;
     grant.resource = resource.definition.code.to_string();
     grant.library = resource.definition.base_library;

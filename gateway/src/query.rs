@@ -192,7 +192,7 @@ async fn execute(
             "every query states its purpose: matter, case_id and legal_basis",
         ));
     };
-    grants::check_purpose(purpose)
+    grants::check_purpose(purpose, &state.matters)
         .map_err(|(code, message)| Refusal::new(StatusCode::BAD_REQUEST, code, message))?;
     let _permit = state
         .concurrency
@@ -358,7 +358,7 @@ impl Planners {
     }
 
     /// Plans `sql` under `access` on a planner thread. A panic while planning resumes here.
-    async fn plan(
+    pub(crate) async fn plan(
         &self,
         engine: Arc<QueryEngine>,
         sql: String,

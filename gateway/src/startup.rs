@@ -47,6 +47,10 @@ pub struct AppState {
     pub alerts: Arc<crate::alerts::Alerts>,
     /// E-licences: keys, status lists, registry, verifier.
     pub licences: Arc<crate::licences::Licences>,
+    /// Matters (事项) and their required materials.
+    pub matters: Arc<crate::matters::Matters>,
+    /// The key that signs resolution evidence.
+    pub evidence: Arc<crate::matters::EvidenceSigner>,
 }
 
 impl AppState {
@@ -83,6 +87,9 @@ pub enum StartupError {
     /// The e-licence keys or status lists cannot be loaded.
     #[error("e-licences: {0}")]
     Licences(String),
+    /// The matter definitions or the evidence key cannot be loaded.
+    #[error("matters: {0}")]
+    Matters(String),
     /// The audit log cannot start (keys unreadable, stored log inconsistent).
     #[error("audit log: {0}")]
     Audit(String),
@@ -194,7 +201,19 @@ impl Application {
                 .await
                 .map_err(|e| StartupError::Licences(e.to_string()))?,
         );
+        let matters = Arc::new(
+            crate::matters::Matters::load(&config.matters)
+                .map_err(|e| StartupError::Matters(e.to_string()))?,
+        );
+        let evidence = Arc::new(
+            crate::matters::EvidenceSigner::load(
+                &config.matters.evidence_key_path(&config.data_dir),
+            )
+            .map_err(|e| StartupError::Matters(e.to_string()))?,
+        );
         let state = AppState {
+            matters,
+            evidence,
             recorder: crate::audit::Recorder::Ledger(ledger.clone()),
             ledger,
             alerts: Arc::new(crate::alerts::Alerts::default()),

@@ -11,6 +11,7 @@ pub mod id;
 pub mod layout;
 pub mod library;
 pub mod licence;
+pub mod matter;
 
 pub use id::{CitizenId, DivisionCode, Gender, IdError, LicenceId, Uscc};
 pub use library::BaseLibrary;

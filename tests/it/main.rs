@@ -7,4 +7,5 @@ mod flight;
 mod gateway;
 mod grants;
 mod licences;
+mod matters;
 mod query;

@@ -20,6 +20,7 @@ fn actor<'a>(state: &'a AppState, principal: &'a Principal) -> Actor<'a> {
         principal,
         started: std::time::Instant::now(),
         recorder: &state.recorder,
+        matters: &state.matters,
     }
 }
 

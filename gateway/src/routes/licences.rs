@@ -192,9 +192,11 @@ pub(super) async fn verify(
             ));
         }
     };
-    crate::grants::check_purpose(&purpose).map_err(|(code, message)| ApiError::Invalid {
-        code,
-        message: message.to_owned(),
+    crate::grants::check_purpose(&purpose, &state.matters).map_err(|(code, message)| {
+        ApiError::Invalid {
+            code,
+            message: message.to_owned(),
+        }
     })?;
     let result = presented.and_then(|token| state.licences.verify(&token));
     let audit_id = audit::request_id();

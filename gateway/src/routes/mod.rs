@@ -11,6 +11,7 @@ mod auth;
 mod catalog;
 mod grants;
 mod licences;
+mod matters;
 mod query;
 
 use axum::extract::{FromRequest, Request};
@@ -61,6 +62,12 @@ pub fn router(state: AppState) -> Router {
         .route("/audit/entries", get(audit::entries))
         .route("/audit/alerts", get(audit::alerts))
         .route("/subjects/{id}/accesses", get(audit::subject_accesses))
+        .route("/matters", get(matters::list))
+        .route("/matters/evidence-key", get(matters::evidence_key))
+        .route("/matters/{code}", get(matters::get_one))
+        .route("/matters/{code}/resolve", post(matters::resolve))
+        .route("/matters/{code}/stats", get(matters::stats))
+        .route("/resolutions/{id}", get(matters::resolution))
         .route("/licences", post(licences::issue))
         .route(
             "/licences/verify",

@@ -250,6 +250,26 @@ impl Store {
         Ok(())
     }
 
+    /// The licences of `licence_type` held by a holder, newest first.
+    pub async fn licences_held(
+        &self,
+        holder_kind: &str,
+        holder_id: &str,
+        licence_type: &str,
+    ) -> StoreResult<Vec<LicenceRecord>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {LICENCE_COLUMNS} FROM licences
+             WHERE holder_kind = $1 AND holder_id = $2 AND licence_type = $3
+             ORDER BY issued_at DESC, id DESC LIMIT 100"
+        )))
+        .bind(holder_kind)
+        .bind(holder_id)
+        .bind(licence_type)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(licence_of).collect()
+    }
+
     /// A licence by identifier.
     pub async fn licence(&self, id: &str) -> StoreResult<LicenceRecord> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(

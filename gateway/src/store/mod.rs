@@ -10,6 +10,7 @@ mod audit;
 mod grants;
 mod licences;
 mod records;
+mod resolutions;
 
 use std::str::FromStr;
 
@@ -20,6 +21,7 @@ pub use audit::{LogAppend, LogFilter, LogRow, TreeHeadRow};
 pub use grants::{GrantRecord, RequestRecord};
 pub use licences::{KeyRecord, LicenceRecord, StatusListRecord};
 pub use records::*;
+pub use resolutions::{MaterialCount, MaterialOutcome, ResolutionRecord};
 
 use crate::auth::{Role, Roles};
 
