@@ -187,6 +187,11 @@ struct Report {
     http_version: String,
     mismatches: Vec<String>,
     notes: Vec<String>,
+    /// Materials resolutions over HTTPS, by matter.
+    resolutions: BTreeMap<&'static str, Samples>,
+    /// Licence verifications over HTTPS: one client's latency, then throughput levels.
+    verify_single: Samples,
+    verify_levels: Vec<Level>,
 }
 
 /// Parts of a point lookup, each measured on its own.
@@ -1280,6 +1285,202 @@ async fn bench_gateway(
         );
         report.gateway_levels.push(level);
     }
+
+    bench_resolutions(
+        &client,
+        keys_for_resolution(point_sqls, &report.queries),
+        args,
+        report,
+    )
+    .await;
+    if let Err(e) = bench_verification(hub, gateway.addr, &client, args, report).await {
+        report.verify_single.error = Some(format!("{e:#}"));
+        println!("  licence verification did not run: {e:#}");
+    }
+    Ok(())
+}
+
+/// Applicants for the resolution benchmark: the citizen IDs and USCCs the lookups use.
+fn keys_for_resolution(point_sqls: &[String], queries: &[QuerySpec]) -> (Vec<String>, Vec<String>) {
+    let ids_in = |sqls: &[String]| -> Vec<String> {
+        sqls.iter()
+            .filter_map(|q| q.split('\'').nth(1).map(str::to_owned))
+            .collect()
+    };
+    let people = ids_in(point_sqls);
+    let entities = queries
+        .iter()
+        .find(|q| q.name == "join")
+        .map(|q| ids_in(&q.sqls))
+        .unwrap_or_default();
+    (people, entities)
+}
+
+/// Once-only resolution of two matters for many applicants, one client: `enterprise-opening`
+/// (3 materials: a population record, a credit clearance, a licence in the registry) and
+/// `food-business-licence` (4 materials over two levels: the entity record, then its legal
+/// representative's record, a credit clearance and a licence).
+async fn bench_resolutions(
+    client: &HttpsClient,
+    (people, entities): (Vec<String>, Vec<String>),
+    args: &Args,
+    report: &mut Report,
+) {
+    for (matter, kind, ids) in [
+        ("enterprise-opening", "111", &people),
+        ("food-business-licence", "001", &entities),
+    ] {
+        let mut samples = Samples::default();
+        if ids.is_empty() {
+            samples.error = Some("no applicants picked".into());
+        }
+        let result = async {
+            for (i, id) in ids.iter().cycle().take(args.lookups + 20).enumerate() {
+                let body = json!({"applicant": {"type": kind, "id": id}, "case_id": format!("BENCH-R{i}")});
+                let t = Instant::now();
+                let response = client
+                    .client
+                    .post(format!("{}/v1/matters/{matter}/resolve", client.base))
+                    .json(&body)
+                    .send()
+                    .await?;
+                let status = response.status();
+                let answer: Value = response.json().await?;
+                let took = ms(t);
+                ensure!(status == reqwest::StatusCode::OK, "HTTP {status}: {answer}");
+                if i >= 20 {
+                    samples.latencies_ms.push(took);
+                    samples.rows.push(answer["supplied"].as_u64().unwrap_or(0));
+                }
+            }
+            anyhow::Ok(())
+        }
+        .await;
+        if let Err(e) = result {
+            samples.error = Some(format!("{e:#}"));
+        }
+        println!("  resolve {matter:<22} {}", summary(&samples));
+        report.resolutions.insert(matter, samples);
+    }
+}
+
+/// Licence verification over HTTPS: a business licence issued by the market regulator for
+/// one of the entities, verified by the approval bureau, one client for latency and 16 for
+/// throughput.
+async fn bench_verification(
+    hub: &Path,
+    addr: SocketAddr,
+    client: &HttpsClient,
+    args: &Args,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let pki = PkiPaths::new(hub);
+    let issuer = tongban_tests::client(
+        &pki.ca_cert(),
+        Some((
+            &pki.client_cert("market-regulation"),
+            &pki.client_key("market-regulation"),
+        )),
+    )?;
+    let uscc = keys_for_resolution(&[], &report.queries)
+        .1
+        .into_iter()
+        .next()
+        .context("no entity picked")?;
+    let response = issuer
+        .post(format!("https://{addr}/v1/licences"))
+        .json(&json!({"type": "business-licence", "holder": {"type": "001", "id": uscc}, "face": {
+            "uscc": uscc, "name": "示例有限公司", "entity_type": "有限责任公司", "legal_rep_name": "张三",
+            "registered_capital": "100", "established_date": "2020-01-02", "term_from": "2020-01-02",
+            "term_to": "长期", "address": "河北省廊坊市广阳区示例路1号", "business_scope": "技术开发",
+            "registration_authority": "廊坊市市场监督管理局", "issue_date": "2020-01-02"}}))
+        .send()
+        .await?;
+    let status = response.status();
+    let issued: Value = response.json().await?;
+    ensure!(status == reqwest::StatusCode::CREATED, "issue: {issued}");
+    let token = issued["token"].as_str().context("no token")?.to_owned();
+    let body = json!({"token": token, "purpose": {"matter": "food-business-licence", "case_id": "BENCH-V", "legal_basis": "bench"}});
+    let verify = |c: &HttpsClient, body: &Value| {
+        let request = c
+            .client
+            .post(format!("{}/v1/licences/verify", c.base))
+            .json(body);
+        async move {
+            let response = request.send().await?;
+            let status = response.status();
+            let answer: Value = response.json().await?;
+            ensure!(
+                status == reqwest::StatusCode::OK && answer["valid"] == true,
+                "HTTP {status}: {answer}"
+            );
+            anyhow::Ok(())
+        }
+    };
+    for i in 0..args.lookups + 20 {
+        let t = Instant::now();
+        verify(client, &body).await?;
+        if i >= 20 {
+            report.verify_single.latencies_ms.push(ms(t));
+        }
+    }
+    println!(
+        "  verify (1 client)            {}",
+        summary(&report.verify_single)
+    );
+    for clients in [16usize] {
+        let mut workers = Vec::new();
+        for _ in 0..clients {
+            let c = HttpsClient::new(hub, addr)?;
+            c.get("/healthz").await?;
+            workers.push(c);
+        }
+        let stop = Instant::now() + Duration::from_secs(args.seconds);
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for c in workers {
+            let body = body.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut level = Level::default();
+                while Instant::now() < stop {
+                    let t = Instant::now();
+                    let request = c
+                        .client
+                        .post(format!("{}/v1/licences/verify", c.base))
+                        .json(&body);
+                    let ok = async {
+                        let response = request.send().await?;
+                        let fine = response.status() == reqwest::StatusCode::OK;
+                        let answer: Value = response.json().await?;
+                        anyhow::Ok(fine && answer["valid"] == true)
+                    }
+                    .await;
+                    match ok {
+                        Ok(true) => {
+                            level.ok += 1;
+                            level.latencies_ms.push(ms(t));
+                        }
+                        _ => level.errors += 1,
+                    }
+                }
+                level
+            }));
+        }
+        let mut level = Level {
+            clients,
+            ..Level::default()
+        };
+        for task in tasks {
+            merge(&mut level, task.await?);
+        }
+        level.seconds = started.elapsed().as_secs_f64();
+        println!(
+            "  verify ({clients} clients): {:.0} verifications/s ({} errors)",
+            level.per_second(),
+            level.errors
+        );
+        report.verify_levels.push(level);
+    }
     Ok(())
 }
 
@@ -1587,13 +1788,46 @@ fn render(args: &Args, r: &Report) -> String {
     );
     let _ = writeln!(
         w,
-        "| group-by over all people no slower than DuckDB | gateway p50 {} ms, DuckDB p50 {} ms | {} |\n",
+        "| group-by over all people no slower than DuckDB | gateway p50 {} ms, DuckDB p50 {} ms | {} |",
         cell(group_gw, |s| s.p50),
         cell(group_duck, |s| s.p50),
         verdict(match (group_gw, group_duck) {
             (Some(g), Some(d)) => Some(g.p50 <= d.p50),
             _ => None,
         })
+    );
+
+    for (matter, samples) in &r.resolutions {
+        let st = samples.stats();
+        let _ = writeln!(
+            w,
+            "| resolution of `{matter}` ≤ 10 ms p50 on {} people | {} | {} |",
+            args.people,
+            st.map_or_else(
+                || samples.error.clone().unwrap_or_else(|| "–".into()),
+                |s| format!("p50 {} ms, p99 {} ms (n = {})", f(s.p50), f(s.p99), s.n)
+            ),
+            verdict(st.map(|s| s.p50 <= 10.0))
+        );
+    }
+    let best_verify = r
+        .verify_levels
+        .iter()
+        .max_by(|a, b| a.per_second().total_cmp(&b.per_second()));
+    let _ = writeln!(
+        w,
+        "| HTTPS licence verification ≥ 5,000/s | {} | {} |\n",
+        best_verify.map_or_else(
+            || r.verify_single.error.clone().unwrap_or_else(|| "–".into()),
+            |l| format!(
+                "{:.0}/s at {} clients ({} errors); one client p50 {} ms",
+                l.per_second(),
+                l.clients,
+                l.errors,
+                cell(r.verify_single.stats(), |s| s.p50)
+            )
+        ),
+        verdict(best_verify.map(|l| l.per_second() >= 5000.0))
     );
 
     let _ = writeln!(w, "## Generation\n");
