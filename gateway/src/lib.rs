@@ -25,6 +25,7 @@ pub mod routes;
 pub mod seed;
 pub mod startup;
 pub mod store;
+pub mod telemetry;
 pub mod tls;
 
 pub use config::Config;

@@ -1,8 +1,9 @@
 //! The route table.
 //!
-//! `GET /healthz` is the only route without authentication; everything under `/v1/` needs a
-//! registered client certificate or a bearer token, and an unknown `/v1/` path answers 401
-//! before 404 so that routes cannot be probed anonymously.
+//! `GET /healthz` (with `/livez`, `/readyz` and `/metrics` from [`crate::telemetry`]) needs
+//! no authentication; everything under `/v1/` needs a registered client certificate or a
+//! bearer token, and an unknown `/v1/` path answers 401 before 404 so that routes cannot be
+//! probed anonymously.
 
 mod admin;
 pub(crate) use admin::new_user;
@@ -80,12 +81,14 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .nest("/v1", v1)
+        .merge(crate::telemetry::router())
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             panic_response,
         ))
         .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn(crate::telemetry::track))
         .with_state(state)
 }
 
