@@ -6,6 +6,7 @@
 //! [`store`] (the metadata store). [`cli`] is the `tongban` command line.
 
 pub mod alerts;
+pub mod apidoc;
 pub mod audit;
 pub mod audit_cli;
 pub mod auth;

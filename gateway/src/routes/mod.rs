@@ -34,6 +34,7 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/login", post(auth::login))
         .route("/auth/logout", post(auth::logout))
         .route("/me", get(auth::me))
+        .route("/openapi.json", get(crate::apidoc::document))
         .route("/departments", get(admin::departments))
         .route("/users", get(admin::users).post(admin::create_user))
         .route("/catalog/resources", get(catalog::list))
