@@ -3,7 +3,7 @@
 //! `GET /healthz` (with `/livez`, `/readyz` and `/metrics` from [`crate::telemetry`]) needs
 //! no authentication; everything under `/v1/` needs a registered client certificate or a
 //! bearer token, and an unknown `/v1/` path answers 401 before 404 so that routes cannot be
-//! probed anonymously.
+//! probed anonymously. The web console ([`crate::console`]) is served under `/console`.
 
 mod admin;
 pub(crate) use admin::new_user;
@@ -81,7 +81,8 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(json_limit));
     Router::new()
         .route("/healthz", get(healthz))
-        .nest("/v1", v1)
+        .nest("/v1", v1.clone())
+        .merge(crate::console::router(&state, v1))
         .merge(crate::telemetry::router())
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
