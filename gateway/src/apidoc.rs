@@ -88,7 +88,13 @@ impl Op {
 }
 
 fn operations() -> Vec<Op> {
-    let code = || path_param("code", "Resource code; its `/` may be written `-`", "string");
+    let code = || {
+        path_param(
+            "code",
+            "Resource code; its `/` may be written `-`",
+            "string",
+        )
+    };
     let id_int = || path_param("id", "Row id", "integer");
     let licence_id = || path_param("id", "GB/T 36904 licence identifier", "string");
     let page = |p: Op| {
@@ -97,7 +103,11 @@ fn operations() -> Vec<Op> {
             "First leaf index of the page",
             "integer",
         ))
-        .param(query_param("limit", "Entries per page (at most 1000)", "integer"))
+        .param(query_param(
+            "limit",
+            "Entries per page (at most 1000)",
+            "integer",
+        ))
     };
     vec![
         Op::new("post", "/v1/auth/login", "login", "auth")
@@ -285,69 +295,150 @@ fn schemas() -> Value {
     let s = |t: &str| json!({"type": t});
     let strings = || json!({"type": "array", "items": {"type": "string"}});
     let defs: Vec<(&str, Value)> = vec![
-        ("Error", json!({"type": "object", "required": ["error"], "properties": {"error": {
-                "type": "object", "required": ["code", "message"],
-                "properties": {
-                    "code": {"type": "string", "description": "Stable code, e.g. query.not_granted", "examples": ["auth.required"]},
-                    "message": s("string"),
-                    "audit_id": {"type": "string", "description": "The access record of a refused query"},
-                    "details": {"description": "A list the caller needs, e.g. rejected rows"}
-                }}}})),
-        ("Purpose", json!({"type": "object", "required": ["matter", "case_id", "legal_basis"], "additionalProperties": false, "properties": {
+        (
+            "Error",
+            json!({"type": "object", "required": ["error"], "properties": {"error": {
+            "type": "object", "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string", "description": "Stable code, e.g. query.not_granted", "examples": ["auth.required"]},
+                "message": s("string"),
+                "audit_id": {"type": "string", "description": "The access record of a refused query"},
+                "details": {"description": "A list the caller needs, e.g. rejected rows"}
+            }}}}),
+        ),
+        (
+            "Purpose",
+            json!({"type": "object", "required": ["matter", "case_id", "legal_basis"], "additionalProperties": false, "properties": {
                 "matter": {"type": "string", "enum": crate::grants::KNOWN_MATTERS},
                 "case_id": {"type": "string", "pattern": "^[A-Za-z0-9_./-]{1,64}$"},
                 "legal_basis": {"type": "string", "minLength": 1, "maxLength": 256},
                 "confidential_until": {"type": "string", "format": "date", "description": "Until when the data subject does not see the access (a legal exemption)"}
-            }})),
-        ("Login", json!({"type": "object", "required": ["username", "password"], "additionalProperties": false, "properties": {"username": s("string"), "password": s("string")}})),
-        ("LoginAnswer", json!({"type": "object", "properties": {"token": s("string"), "token_type": {"const": "Bearer"}, "expires_at": {"type": "string", "format": "date-time"}, "user": {"type": "object"}}})),
-        ("Principal", json!({"type": "object", "properties": {"department": s("string"), "department_name": s("string"), "roles": strings(), "credential": {"type": "object"}, "subject": s("string")}})),
-        ("Department", json!({"type": "object", "properties": {"code": s("string"), "name": s("string"), "uscc": s("string"), "roles": strings()}})),
-        ("User", json!({"type": "object", "properties": {"username": s("string"), "display_name": s("string"), "department": s("string"), "roles": strings(), "disabled": s("boolean")}})),
-        ("CreateUser", json!({"type": "object", "required": ["username", "display_name", "department", "roles", "password"], "additionalProperties": false, "properties": {
+            }}),
+        ),
+        (
+            "Login",
+            json!({"type": "object", "required": ["username", "password"], "additionalProperties": false, "properties": {"username": s("string"), "password": s("string")}}),
+        ),
+        (
+            "LoginAnswer",
+            json!({"type": "object", "properties": {"token": s("string"), "token_type": {"const": "Bearer"}, "expires_at": {"type": "string", "format": "date-time"}, "user": {"type": "object"}}}),
+        ),
+        (
+            "Principal",
+            json!({"type": "object", "properties": {"department": s("string"), "department_name": s("string"), "roles": strings(), "credential": {"type": "object"}, "subject": s("string")}}),
+        ),
+        (
+            "Department",
+            json!({"type": "object", "properties": {"code": s("string"), "name": s("string"), "uscc": s("string"), "roles": strings()}}),
+        ),
+        (
+            "User",
+            json!({"type": "object", "properties": {"username": s("string"), "display_name": s("string"), "department": s("string"), "roles": strings(), "disabled": s("boolean")}}),
+        ),
+        (
+            "CreateUser",
+            json!({"type": "object", "required": ["username", "display_name", "department", "roles", "password"], "additionalProperties": false, "properties": {
                 "username": s("string"), "display_name": s("string"), "department": s("string"),
                 "roles": {"type": "array", "items": {"type": "string", "enum": ["admin", "provider", "consumer", "issuer", "clerk", "auditor", "citizen"]}},
                 "password": s("string"), "subject_id": {"type": "string", "description": "A citizen's own ID, for a citizen account"}
-            }})),
-        ("Resource", json!({"type": "object", "properties": {
+            }}),
+        ),
+        (
+            "Resource",
+            json!({"type": "object", "properties": {
                 "code": s("string"), "name": s("string"), "provider": s("string"), "provider_name": s("string"), "provider_code": s("string"),
                 "base_library": s("string"), "summary": s("string"), "format": s("string"),
                 "share_type": {"type": "string", "enum": ["unconditional", "conditional", "not_shared"]}, "share_type_label": s("string"),
                 "share_conditions": {"type": ["string", "null"]}, "share_method": s("string"), "open_type": s("string"), "update_cycle": s("string"),
                 "snapshot": {"type": ["integer", "null"]}, "snapshot_info": {"oneOf": [schema("Snapshot"), {"type": "null"}]},
                 "items": {"type": "array", "items": {"type": "object", "properties": {"name": s("string"), "column": s("string"), "data_type": s("string"), "length": {"type": ["integer", "null"]}, "key": s("boolean"), "share_type": s("string"), "standard": {"type": ["string", "null"]}}}}
-            }})),
-        ("Snapshot", json!({"type": "object", "properties": {"version": s("integer"), "rows": s("integer"), "bytes": s("integer"), "files": s("integer"), "sha256": s("string"), "published_at": s("string"), "published_by": s("string")}})),
-        ("QueryRequest", json!({"type": "object", "required": ["sql"], "additionalProperties": false, "properties": {"sql": s("string"), "purpose": schema("Purpose"), "max_rows": {"type": "integer", "minimum": 0}}})),
-        ("QueryResult", json!({"type": "object", "properties": {"columns": strings(), "types": strings(), "row_count": s("integer"), "rows": {"type": "array", "items": {"type": "array"}}, "truncated": s("boolean"), "audit_id": s("string")}})),
-        ("Grant", json!({"type": "object", "properties": {"id": s("integer"), "consumer": s("string"), "resource": s("string"), "columns": strings(), "row_filter": s("string"), "masks": {"type": "object"}, "matters": strings(), "legal_basis": s("string"), "valid_from": s("integer"), "valid_to": s("integer"), "row_cap": s("integer")}})),
-        ("NewGrant", json!({"type": "object", "required": ["consumer", "resource", "columns", "matters", "legal_basis"], "additionalProperties": false, "properties": {
+            }}),
+        ),
+        (
+            "Snapshot",
+            json!({"type": "object", "properties": {"version": s("integer"), "rows": s("integer"), "bytes": s("integer"), "files": s("integer"), "sha256": s("string"), "published_at": s("string"), "published_by": s("string")}}),
+        ),
+        (
+            "QueryRequest",
+            json!({"type": "object", "required": ["sql"], "additionalProperties": false, "properties": {"sql": s("string"), "purpose": schema("Purpose"), "max_rows": {"type": "integer", "minimum": 0}}}),
+        ),
+        (
+            "QueryResult",
+            json!({"type": "object", "properties": {"columns": strings(), "types": strings(), "row_count": s("integer"), "rows": {"type": "array", "items": {"type": "array"}}, "truncated": s("boolean"), "audit_id": s("string")}}),
+        ),
+        (
+            "Grant",
+            json!({"type": "object", "properties": {"id": s("integer"), "consumer": s("string"), "resource": s("string"), "columns": strings(), "row_filter": s("string"), "masks": {"type": "object"}, "matters": strings(), "legal_basis": s("string"), "valid_from": s("integer"), "valid_to": s("integer"), "row_cap": s("integer")}}),
+        ),
+        (
+            "NewGrant",
+            json!({"type": "object", "required": ["consumer", "resource", "columns", "matters", "legal_basis"], "additionalProperties": false, "properties": {
                 "consumer": s("string"), "resource": s("string"), "columns": strings(), "row_filter": s("string"), "masks": {"type": "object"},
                 "matters": strings(), "legal_basis": s("string"), "valid_from": {"type": "string", "format": "date-time"}, "valid_to": {"type": "string", "format": "date-time"}, "row_cap": s("integer")
-            }})),
-        ("GrantApplication", json!({"type": "object", "required": ["resource", "columns", "matters", "reason", "legal_basis"], "additionalProperties": false, "properties": {
+            }}),
+        ),
+        (
+            "GrantApplication",
+            json!({"type": "object", "required": ["resource", "columns", "matters", "reason", "legal_basis"], "additionalProperties": false, "properties": {
                 "resource": s("string"), "columns": strings(), "matters": strings(), "reason": s("string"), "legal_basis": s("string"), "valid_to": {"type": "string", "format": "date-time"}
-            }})),
-        ("GrantRequestRecord", json!({"type": "object", "properties": {"id": s("integer"), "consumer": s("string"), "resource": s("string"), "body": schema("GrantApplication"), "status": {"type": "string", "enum": ["pending", "approved", "rejected"]}, "created_at": s("integer"), "created_by": s("string"), "decided_at": {"type": ["integer", "null"]}, "decided_by": {"type": ["string", "null"]}, "decision_note": {"type": ["string", "null"]}}})),
-        ("Approval", json!({"type": "object", "additionalProperties": false, "properties": {"note": s("string"), "columns": strings(), "row_filter": s("string"), "masks": {"type": "object"}, "row_cap": s("integer"), "valid_to": {"type": "string", "format": "date-time"}}})),
-        ("TreeHead", json!({"type": "object", "properties": {"tree_size": s("integer"), "root_hash": s("string"), "timestamp": s("integer"), "key_id": s("string"), "signature": s("string")}})),
-        ("EntryPage", json!({"type": "object", "properties": {"entries": {"type": "array", "items": {"type": "object", "properties": {
+            }}),
+        ),
+        (
+            "GrantRequestRecord",
+            json!({"type": "object", "properties": {"id": s("integer"), "consumer": s("string"), "resource": s("string"), "body": schema("GrantApplication"), "status": {"type": "string", "enum": ["pending", "approved", "rejected"]}, "created_at": s("integer"), "created_by": s("string"), "decided_at": {"type": ["integer", "null"]}, "decided_by": {"type": ["string", "null"]}, "decision_note": {"type": ["string", "null"]}}}),
+        ),
+        (
+            "Approval",
+            json!({"type": "object", "additionalProperties": false, "properties": {"note": s("string"), "columns": strings(), "row_filter": s("string"), "masks": {"type": "object"}, "row_cap": s("integer"), "valid_to": {"type": "string", "format": "date-time"}}}),
+        ),
+        (
+            "TreeHead",
+            json!({"type": "object", "properties": {"tree_size": s("integer"), "root_hash": s("string"), "timestamp": s("integer"), "key_id": s("string"), "signature": s("string")}}),
+        ),
+        (
+            "EntryPage",
+            json!({"type": "object", "properties": {"entries": {"type": "array", "items": {"type": "object", "properties": {
                 "index": s("integer"), "leaf_hash": s("string"), "request_id": s("string"), "at": s("integer"), "department": s("string"), "actor": s("string"),
                 "action": s("string"), "outcome": s("string"), "matter": {"type": ["string", "null"]}, "flags": strings(), "purged": s("boolean"), "entry": {"type": ["object", "null"]}, "canonical": {"type": ["string", "null"]}
-            }}}, "next_index": {"type": ["integer", "null"]}}})),
-        ("Access", json!({"type": "object", "properties": {"index": s("integer"), "time": s("string"), "at": s("integer"), "department": s("string"), "action": s("string"), "outcome": s("string"), "matter": {"type": ["string", "null"]}, "case_id": {"type": ["string", "null"]}, "legal_basis": {"type": ["string", "null"]}}})),
-        ("IssueLicence", json!({"type": "object", "required": ["type", "holder", "face"], "additionalProperties": false, "properties": {
+            }}}, "next_index": {"type": ["integer", "null"]}}}),
+        ),
+        (
+            "Access",
+            json!({"type": "object", "properties": {"index": s("integer"), "time": s("string"), "at": s("integer"), "department": s("string"), "action": s("string"), "outcome": s("string"), "matter": {"type": ["string", "null"]}, "case_id": {"type": ["string", "null"]}, "legal_basis": {"type": ["string", "null"]}}}),
+        ),
+        (
+            "IssueLicence",
+            json!({"type": "object", "required": ["type", "holder", "face"], "additionalProperties": false, "properties": {
                 "type": {"type": "string", "examples": ["business-licence"]},
                 "holder": {"type": "object", "required": ["type", "id"], "additionalProperties": false, "properties": {"type": {"type": "string", "enum": ["111", "001"]}, "id": s("string")}},
                 "face": {"type": "object", "additionalProperties": {"type": "string"}},
                 "qr": {"type": "string", "enum": ["compressed", "compact"]}
-            }})),
-        ("IssuedLicence", json!({"type": "object", "properties": {"id": s("string"), "type": s("string"), "token": s("string"), "not_before": s("integer"), "expires_at": {"type": ["integer", "null"]}, "status": {"type": "object"}, "qr": {"type": "object", "properties": {"text": s("string"), "svg": s("string"), "png_base64": s("string")}}, "audit_id": s("string")}})),
-        ("VerifyRequest", json!({"type": "object", "required": ["token", "purpose"], "additionalProperties": false, "properties": {"token": {"type": "string", "description": "The SD-JWT presentation or the text of its QR code"}, "purpose": schema("Purpose")}})),
-        ("VerifyAnswer", json!({"type": "object", "required": ["valid"], "properties": {"valid": s("boolean"), "code": {"type": "string", "description": "When not valid: e.g. licence.revoked"}, "reason": s("string"), "licence": {"type": "object", "properties": {"id": s("string"), "type": s("string"), "type_name": s("string"), "issuer": s("string"), "holder": {"type": "object"}, "status": s("string"), "disclosed": {"type": "object", "additionalProperties": {"type": "string"}}}}, "audit_id": s("string")}})),
-        ("LicenceRecord", json!({"type": "object", "properties": {"id": s("string"), "type": s("string"), "issuer": s("string"), "holder": {"type": "object"}, "status": {"type": "string", "enum": ["valid", "suspended", "revoked"]}, "status_reason": {"type": ["string", "null"]}, "issued_at": s("integer"), "expires_at": {"type": ["integer", "null"]}, "kid": s("string")}})),
-        ("StatusChange", json!({"type": "object", "required": ["reason"], "additionalProperties": false, "properties": {"reason": s("string")}})),
-        ("StatusAnswer", json!({"type": "object", "properties": {"id": s("string"), "status": s("string"), "audit_id": s("string")}})),
+            }}),
+        ),
+        (
+            "IssuedLicence",
+            json!({"type": "object", "properties": {"id": s("string"), "type": s("string"), "token": s("string"), "not_before": s("integer"), "expires_at": {"type": ["integer", "null"]}, "status": {"type": "object"}, "qr": {"type": "object", "properties": {"text": s("string"), "svg": s("string"), "png_base64": s("string")}}, "audit_id": s("string")}}),
+        ),
+        (
+            "VerifyRequest",
+            json!({"type": "object", "required": ["token", "purpose"], "additionalProperties": false, "properties": {"token": {"type": "string", "description": "The SD-JWT presentation or the text of its QR code"}, "purpose": schema("Purpose")}}),
+        ),
+        (
+            "VerifyAnswer",
+            json!({"type": "object", "required": ["valid"], "properties": {"valid": s("boolean"), "code": {"type": "string", "description": "When not valid: e.g. licence.revoked"}, "reason": s("string"), "licence": {"type": "object", "properties": {"id": s("string"), "type": s("string"), "type_name": s("string"), "issuer": s("string"), "holder": {"type": "object"}, "status": s("string"), "disclosed": {"type": "object", "additionalProperties": {"type": "string"}}}}, "audit_id": s("string")}}),
+        ),
+        (
+            "LicenceRecord",
+            json!({"type": "object", "properties": {"id": s("string"), "type": s("string"), "issuer": s("string"), "holder": {"type": "object"}, "status": {"type": "string", "enum": ["valid", "suspended", "revoked"]}, "status_reason": {"type": ["string", "null"]}, "issued_at": s("integer"), "expires_at": {"type": ["integer", "null"]}, "kid": s("string")}}),
+        ),
+        (
+            "StatusChange",
+            json!({"type": "object", "required": ["reason"], "additionalProperties": false, "properties": {"reason": s("string")}}),
+        ),
+        (
+            "StatusAnswer",
+            json!({"type": "object", "properties": {"id": s("string"), "status": s("string"), "audit_id": s("string")}}),
+        ),
     ];
     Value::Object(
         defs.into_iter()
@@ -378,9 +469,7 @@ pub fn openapi() -> Value {
         if op.anonymous {
             operation["security"] = json!([]);
         }
-        let item = paths
-            .entry(op.path.to_owned())
-            .or_insert_with(|| json!({}));
+        let item = paths.entry(op.path.to_owned()).or_insert_with(|| json!({}));
         item[op.method] = operation;
     }
     json!({

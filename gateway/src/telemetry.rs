@@ -293,7 +293,8 @@ async fn metrics(State(state): State<AppState>) -> Response {
     let m = &*METRICS;
     // Lag is read at scrape time; a failing store leaves the last values and shows in /readyz.
     if let Ok(size) = state.ledger.size().await {
-        m.audit_log_entries.set(i64::try_from(size).unwrap_or(i64::MAX));
+        m.audit_log_entries
+            .set(i64::try_from(size).unwrap_or(i64::MAX));
         if let Ok(head) = crate::ledger::latest_head(&state.store).await {
             let (signed, age) = match head {
                 Some(h) => (

@@ -255,7 +255,9 @@ pub(crate) async fn sign(session: Session, PageForm(form): PageForm<CsrfOnly>) -
     if let Some(r) = session.csrf_refusal(&form.csrf) {
         return r;
     }
-    let signed = session.post::<Value>("/v1/audit/tree-head", &json!({})).await;
+    let signed = session
+        .post::<Value>("/v1/audit/tree-head", &json!({}))
+        .await;
     let head = session.get::<Value>("/v1/audit/tree-head").await;
     let content = html! {
         @match &signed {

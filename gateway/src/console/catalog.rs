@@ -224,9 +224,8 @@ pub(crate) async fn apply(
         }
     }
     match session.post::<Value>("/v1/grant-requests", &body).await {
-        Ok(answer) => {
-            Redirect::to(&format!("/console/grants?applied={}", text(&answer["id"]))).into_response()
-        }
+        Ok(answer) => Redirect::to(&format!("/console/grants?applied={}", text(&answer["id"])))
+            .into_response(),
         Err(f) => layout::refusal(Some(&session), &f),
     }
 }

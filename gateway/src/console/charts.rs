@@ -49,7 +49,12 @@ pub(crate) fn stacked_bars(
     series: &[(String, Vec<u64>)],
 ) -> Markup {
     let totals: Vec<u64> = (0..categories.len())
-        .map(|i| series.iter().map(|(_, v)| v.get(i).copied().unwrap_or(0)).sum())
+        .map(|i| {
+            series
+                .iter()
+                .map(|(_, v)| v.get(i).copied().unwrap_or(0))
+                .sum()
+        })
         .collect();
     let top = nice_max(totals.iter().copied().max().unwrap_or(0));
     let plot = HEIGHT - TOP - BOTTOM;

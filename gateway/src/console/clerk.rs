@@ -164,7 +164,10 @@ pub(crate) struct TokenForm {
 }
 
 /// `POST /console/verify`: `POST /v1/licences/verify` with the pasted token.
-pub(crate) async fn verify_token(session: Session, PageForm(form): PageForm<TokenForm>) -> Response {
+pub(crate) async fn verify_token(
+    session: Session,
+    PageForm(form): PageForm<TokenForm>,
+) -> Response {
     if let Some(r) = session.csrf_refusal(&form.csrf) {
         return r;
     }
@@ -195,7 +198,10 @@ pub(crate) async fn verify_photo(session: Session, mut multipart: Multipart) -> 
             Ok(Some(field)) => {
                 let name = field.name().unwrap_or_default().to_owned();
                 let Ok(bytes) = field.bytes().await else {
-                    return super::invalid_form(&session, "the upload was interrupted or too large");
+                    return super::invalid_form(
+                        &session,
+                        "the upload was interrupted or too large",
+                    );
                 };
                 if name == "photo" {
                     photo = bytes;
@@ -418,7 +424,9 @@ pub(crate) async fn resolve(
         }
         let id = field(&format!("party_{i}_id"));
         if !id.is_empty() {
-            parties.push(json!({"role": role, "id_type": field(&format!("party_{i}_id_type")), "id": id}));
+            parties.push(
+                json!({"role": role, "id_type": field(&format!("party_{i}_id_type")), "id": id}),
+            );
         }
     }
     let licences: Vec<String> = field("licences")
@@ -541,7 +549,10 @@ mod tests {
         let html = verdict_view(&answer).into_string();
         assert!(html.contains("data-verdict=\"genuine\""));
         assert!(html.contains("示例公司") && html.contains("名称"));
-        assert!(!html.contains("住所"), "an undisclosed field's label appears");
+        assert!(
+            !html.contains("住所"),
+            "an undisclosed field's label appears"
+        );
     }
 
     #[test]

@@ -99,7 +99,11 @@ const NAV: &[NavItem] = &[
 /// The menu entries `session` sees, as (href, Chinese, English).
 pub(crate) fn menu(session: &Session) -> Vec<(&'static str, &'static str, &'static str)> {
     NAV.iter()
-        .filter(|item| item.roles.iter().any(|r| session.principal.roles.contains(*r)))
+        .filter(|item| {
+            item.roles
+                .iter()
+                .any(|r| session.principal.roles.contains(*r))
+        })
         .map(|item| (item.href, item.zh, item.en))
         .collect()
 }
@@ -235,9 +239,8 @@ pub(crate) fn code_label(code: &str) -> &'static str {
         "request.body_too_large" => "提交的内容过大",
         "query.not_granted" => "查询被拒绝：没有该数据的共享授权",
         "query.matter_not_granted" => "查询被拒绝：授权不适用于该事项",
-        "query.statement_not_allowed" | "query.explain_not_allowed" => {
-            "查询被拒绝：只允许只读查询"
-        }
+        "query.invalid" => "查询被拒绝：SQL 无效，或使用了本部门未获授权的表或信息项",
+        "query.statement_not_allowed" | "query.explain_not_allowed" => "查询被拒绝：只允许只读查询",
         "query.unknown_matter" => "事项代码无效",
         "query.invalid_case_id" => "办件编号无效",
         "query.missing_legal_basis" | "query.missing_purpose" => "请填写用途与法律依据",

@@ -269,6 +269,11 @@ pub(crate) async fn lookup(session: Session, PageQuery(q): PageQuery<Lookup>) ->
         },
         Err(f) => failure_box(&f),
     };
-    page(&session, "证照查询", "/console/licences", html! { (content) (lookup_form(&q.id)) })
-        .into_response()
+    page(
+        &session,
+        "证照查询",
+        "/console/licences",
+        html! { (content) (lookup_form(&q.id)) },
+    )
+    .into_response()
 }

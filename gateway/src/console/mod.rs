@@ -46,7 +46,10 @@ pub fn router(state: &AppState, v1: Router<AppState>) -> Router<AppState> {
     let api = Api::new(Router::new().nest("/v1", v1).with_state(state.clone()));
     Router::new()
         .route("/console", get(home))
-        .route("/console/", get(|| async { Redirect::permanent("/console") }))
+        .route(
+            "/console/",
+            get(|| async { Redirect::permanent("/console") }),
+        )
         .route(
             "/console/login",
             get(session::login_form).post(session::login),
@@ -82,7 +85,10 @@ pub fn router(state: &AppState, v1: Router<AppState>) -> Router<AppState> {
         .route("/console/audit/alerts", get(audit::alerts))
         .route("/console/audit/charts", get(audit::charts))
         .route("/console/accesses", get(people::accesses))
-        .route("/console/users", get(people::users).post(people::create_user))
+        .route(
+            "/console/users",
+            get(people::users).post(people::create_user),
+        )
         .layer(Extension(api))
         .layer(axum::middleware::from_fn(secure_headers))
 }
@@ -104,7 +110,10 @@ async fn secure_headers(request: Request, next: Next) -> Response {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     if !h.contains_key(header::CACHE_CONTROL) {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
@@ -112,7 +121,10 @@ async fn secure_headers(request: Request, next: Next) -> Response {
 }
 
 async fn css() -> Response {
-    asset(include_str!("../../assets/console.css"), "text/css; charset=utf-8")
+    asset(
+        include_str!("../../assets/console.css"),
+        "text/css; charset=utf-8",
+    )
 }
 
 async fn js() -> Response {
@@ -235,10 +247,7 @@ where
     ) -> Result<Self, Self::Rejection> {
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(value)) => Ok(PageQuery(value)),
-            Err(rejection) => Err(bare_invalid(
-                "request.invalid_query",
-                rejection.body_text(),
-            )),
+            Err(rejection) => Err(bare_invalid("request.invalid_query", rejection.body_text())),
         }
     }
 }

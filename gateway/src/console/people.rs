@@ -78,13 +78,7 @@ pub(crate) async fn accesses(session: Session) -> Response {
         }
         Err(f) => failure_box(&f),
     };
-    page(
-        &session,
-        "谁访问了我的数据",
-        "/console/accesses",
-        content,
-    )
-    .into_response()
+    page(&session, "谁访问了我的数据", "/console/accesses", content).into_response()
 }
 
 /// What the accounts page was sent back with.

@@ -142,7 +142,11 @@ pub(crate) async fn run(session: Session, PageForm(q): PageForm<QueryForm>) -> R
         (result)
         (form_view(&session, &q))
     };
-    (status, page(&session, "数据查询", "/console/query", content)).into_response()
+    (
+        status,
+        page(&session, "数据查询", "/console/query", content),
+    )
+        .into_response()
 }
 
 /// `POST /console/query/download`: the statement again, as CSV or Arrow, as a file.

@@ -9,20 +9,20 @@
 //! (a keyed hash an attacker cannot compute without the token), checked before the action.
 //! The sign-in form, which has no session yet, uses a random double-submit cookie.
 
+use axum::Extension;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Extension;
 use base64::Engine as _;
 use maud::html;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use super::PageForm;
 use super::api::{Api, Failure};
 use super::layout;
-use super::PageForm;
 use crate::auth::{self, Principal};
 use crate::startup::AppState;
 
@@ -58,7 +58,9 @@ impl Session {
                 &Failure {
                     status: axum::http::StatusCode::FORBIDDEN,
                     code: "console.csrf".into(),
-                    message: "the form is stale or came from another site; reload the page and try again".into(),
+                    message:
+                        "the form is stale or came from another site; reload the page and try again"
+                            .into(),
                     audit_id: None,
                 },
             ))
@@ -222,7 +224,10 @@ pub(crate) async fn login(
             message: "the sign-in form is stale; reload the page and try again".into(),
             audit_id: None,
         };
-        return (failure.status, login_page(expected, &form.username, Some(&failure)))
+        return (
+            failure.status,
+            login_page(expected, &form.username, Some(&failure)),
+        )
             .into_response();
     }
     let answer: Result<Value, Failure> = api
