@@ -2,7 +2,8 @@
 # Runs every Tongban test on this machine, installing what the tests need first:
 # PostgreSQL (a throwaway cluster on a private port, started as the `postgres` user because
 # the server refuses to run as root), cargo-nextest, the Python Flight SQL client (ADBC),
-# jwcrypto (an independent JOSE implementation) and the OpenSSL headers.
+# jwcrypto (an independent JOSE implementation), the OpenSSL headers, and for the web
+# console's tests headless Chromium with its WebDriver, CJK fonts and an OpenAPI validator.
 # Usage: tests/run.sh [nextest args…]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,6 +40,20 @@ fi
 if ! python3 -c 'import jwcrypto' >/dev/null 2>&1; then
   echo "installing jwcrypto …"
   python3 -m pip install --quiet jwcrypto
+fi
+
+# The web console is tested in a real browser: Chromium and chromedriver from the Debian
+# packages, with CJK fonts so that screenshots show the Chinese labels.
+if [ ! -x /usr/bin/chromedriver ] || [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi 'Noto Sans CJK'; then
+  echo "installing chromium, chromium-driver and fonts-noto-cjk …"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium chromium-driver fonts-noto-cjk >/dev/null
+fi
+
+# The API description is checked by an independent OpenAPI 3.1 validator.
+if ! python3 -c 'import openapi_spec_validator' >/dev/null 2>&1; then
+  echo "installing openapi-spec-validator …"
+  python3 -m pip install --quiet openapi-spec-validator
 fi
 
 # OpenSSL headers for building the e-licence crate.

@@ -287,10 +287,13 @@ pub async fn record(
     entry: AuditEntry,
     subjects: Vec<String>,
 ) -> Result<Appended, ApiError> {
-    match to {
+    let observed = crate::telemetry::AuditObservation::of(&entry);
+    let appended = match to {
         Recorder::Ledger(ledger) => ledger.append(entry, subjects).await,
         Recorder::Direct(store) => ledger::append_direct(store, entry).await,
-    }
+    };
+    observed.finish(appended.is_ok());
+    appended
 }
 
 /// A fresh request id (UUID v7: time-ordered).

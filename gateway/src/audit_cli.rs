@@ -423,15 +423,7 @@ async fn verify_command(source: Source, public_key: Option<String>) -> anyhow::R
             served.push((pair[0], pair[1], proof));
         }
     }
-    let dump: Vec<DumpEntry> = rows
-        .into_iter()
-        .map(|r| DumpEntry {
-            index: r.idx as u64,
-            leaf_hash: r.leaf_hash,
-            body: r.entry,
-        })
-        .collect();
-    match verify::verify(&dump, &heads, &key, &served) {
+    match verify::verify(&dump_of(rows), &heads, &key, &served) {
         Ok(report) => {
             println!(
                 "audit log verified: {} entries ({} purged under retention, hash only), {} signed tree heads, latest at size {} root {}, {} entries after it; key {}",
@@ -450,6 +442,32 @@ async fn verify_command(source: Source, public_key: Option<String>) -> anyhow::R
             Ok(false)
         }
     }
+}
+
+fn dump_of(rows: Vec<LogRow>) -> Vec<DumpEntry> {
+    rows.into_iter()
+        .map(|r| DumpEntry {
+            index: r.idx as u64,
+            leaf_hash: r.leaf_hash,
+            body: r.entry,
+        })
+        .collect()
+}
+
+/// Recomputes the log in `store` and checks every signed head against `public_key`, as
+/// `tongban audit verify --database` does; the outer error is a failure to read the log,
+/// the inner one the first problem found in it.
+pub async fn verify_store(
+    store: &Store,
+    public_key: &[u8],
+) -> anyhow::Result<Result<verify::Report, verify::Failure>> {
+    let log = Log::Local {
+        store: store.clone(),
+        config: None,
+    };
+    let rows = all_entries(&log, &Filter::default()).await?;
+    let heads = all_heads(&log).await?;
+    Ok(verify::verify(&dump_of(rows), &heads, public_key, &[]))
 }
 
 async fn export(

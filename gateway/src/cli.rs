@@ -972,6 +972,12 @@ async fn demo(
     let paths = PkiPaths::new(&dir);
     println!();
     println!("Tongban demo is running at https://{addr}/");
+    println!(
+        "  web console:         https://{addr}/console (sign in with a login below; trust the CA certificate)"
+    );
+    println!(
+        "  API description:     https://{addr}/v1/openapi.json; metrics at /metrics, /livez, /readyz"
+    );
     if let Some(flight) = app.flight_addr() {
         println!(
             "  Flight SQL:          grpc+tls://{flight} (purpose in x-tongban-matter, x-tongban-case-id, x-tongban-legal-basis)"

@@ -6,12 +6,14 @@
 //! [`store`] (the metadata store). [`cli`] is the `tongban` command line.
 
 pub mod alerts;
+pub mod apidoc;
 pub mod audit;
 pub mod audit_cli;
 pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod error;
 pub mod evidence_cli;
 pub mod flight;
@@ -27,6 +29,7 @@ pub mod routes;
 pub mod seed;
 pub mod startup;
 pub mod store;
+pub mod telemetry;
 pub mod tls;
 
 pub use config::Config;

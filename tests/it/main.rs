@@ -3,6 +3,7 @@
 mod audit;
 mod bypass;
 mod catalog;
+mod console;
 mod flight;
 mod gateway;
 mod grants;

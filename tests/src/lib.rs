@@ -48,13 +48,32 @@ impl TestHub {
         TestHub::launch(people, true).await
     }
 
+    /// Like [`TestHub::with_data`], running `prepare` on the initialised data directory and
+    /// its configuration before the gateway starts (to seed what the gateway loads at start).
+    pub async fn with_data_prepared<F, Fut>(people: usize, prepare: F) -> anyhow::Result<TestHub>
+    where
+        F: FnOnce(PathBuf, Config) -> Fut,
+        Fut: std::future::Future<Output = anyhow::Result<()>>,
+    {
+        TestHub::launch_with(people, false, prepare).await
+    }
+
     async fn launch(people: usize, flight: bool) -> anyhow::Result<TestHub> {
+        TestHub::launch_with(people, flight, |_, _| async { Ok(()) }).await
+    }
+
+    async fn launch_with<F, Fut>(people: usize, flight: bool, prepare: F) -> anyhow::Result<TestHub>
+    where
+        F: FnOnce(PathBuf, Config) -> Fut,
+        Fut: std::future::Future<Output = anyhow::Result<()>>,
+    {
         let dir = tempfile::tempdir()?;
         let (mut config, logins) =
             cli::init(dir.path(), "127.0.0.1:0".parse()?, None, &[], true).await?;
         if people > 0 {
             publish(dir.path(), &config, people).await?;
         }
+        prepare(dir.path().to_path_buf(), config.clone()).await?;
         if flight {
             config.flight_listen = Some("127.0.0.1:0".parse()?);
         }

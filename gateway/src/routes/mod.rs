@@ -1,8 +1,9 @@
 //! The route table.
 //!
-//! `GET /healthz` is the only route without authentication; everything under `/v1/` needs a
-//! registered client certificate or a bearer token, and an unknown `/v1/` path answers 401
-//! before 404 so that routes cannot be probed anonymously.
+//! `GET /healthz` (with `/livez`, `/readyz` and `/metrics` from [`crate::telemetry`]) needs
+//! no authentication; everything under `/v1/` needs a registered client certificate or a
+//! bearer token, and an unknown `/v1/` path answers 401 before 404 so that routes cannot be
+//! probed anonymously. The web console ([`crate::console`]) is served under `/console`.
 
 mod admin;
 pub(crate) use admin::new_user;
@@ -34,6 +35,7 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/login", post(auth::login))
         .route("/auth/logout", post(auth::logout))
         .route("/me", get(auth::me))
+        .route("/openapi.json", get(crate::apidoc::document))
         .route("/departments", get(admin::departments))
         .route("/users", get(admin::users).post(admin::create_user))
         .route("/catalog/resources", get(catalog::list))
@@ -86,13 +88,16 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(json_limit));
     Router::new()
         .route("/healthz", get(healthz))
-        .nest("/v1", v1)
+        .nest("/v1", v1.clone())
+        .merge(crate::console::router(&state, v1))
+        .merge(crate::telemetry::router())
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             panic_response,
         ))
         .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn(crate::telemetry::track))
         .with_state(state)
 }
 

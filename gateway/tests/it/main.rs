@@ -5,4 +5,5 @@ mod cli;
 mod deploy;
 mod durability;
 mod ledger;
+mod logs;
 mod store;
