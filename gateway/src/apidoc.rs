@@ -523,7 +523,8 @@ pub fn openapi() -> Value {
             {"name": "query", "description": "Governed SQL"},
             {"name": "grants", "description": "Grants and applications"},
             {"name": "audit", "description": "The audit log, tree heads and proofs"},
-            {"name": "licences", "description": "E-licences (电子证照)"}
+            {"name": "licences", "description": "E-licences (电子证照)"},
+            {"name": "matters", "description": "Matters (事项) and once-only materials resolution"}
         ],
         "paths": paths,
         "components": components(),
