@@ -342,7 +342,7 @@ fn schemas() -> Value {
         (
             "Purpose",
             json!({"type": "object", "required": ["matter", "case_id", "legal_basis"], "additionalProperties": false, "properties": {
-                "matter": {"type": "string", "enum": crate::grants::KNOWN_MATTERS},
+                "matter": {"type": "string", "description": "A matter code (GET /v1/matters)"},
                 "case_id": {"type": "string", "pattern": "^[A-Za-z0-9_./-]{1,64}$"},
                 "legal_basis": {"type": "string", "minLength": 1, "maxLength": 256},
                 "confidential_until": {"type": "string", "format": "date", "description": "Until when the data subject does not see the access (a legal exemption)"}

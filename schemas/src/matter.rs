@@ -500,6 +500,14 @@ pub const SHIPPED: [(&str, &str); 4] = [
     ),
 ];
 
+/// The codes of the shipped matters, in order.
+pub const SHIPPED_CODES: [&str; 4] = [
+    "enterprise-opening",
+    "food-business-licence",
+    "real-estate-transfer",
+    "birth-registration",
+];
+
 /// The shipped matters, parsed.
 pub fn shipped() -> Result<Vec<Matter>, MatterError> {
     SHIPPED
@@ -523,15 +531,7 @@ mod tests {
     fn shipped_matters_load() {
         let matters = shipped().expect("shipped matters are valid");
         let codes: Vec<&str> = matters.iter().map(|m| m.code.as_str()).collect();
-        assert_eq!(
-            codes,
-            [
-                "enterprise-opening",
-                "food-business-licence",
-                "real-estate-transfer",
-                "birth-registration"
-            ]
-        );
+        assert_eq!(codes, SHIPPED_CODES);
         for m in &matters {
             assert!((3..=5).contains(&m.materials.len()), "{}", m.code);
         }

@@ -171,7 +171,7 @@ pub(crate) async fn log(session: Session, PageQuery(f): PageQuery<Filters>) -> R
                 label { "事项 Matter"
                     select name="matter" {
                         option value="" { "全部 All" }
-                        @for m in crate::grants::KNOWN_MATTERS { option value=(m) selected[*m == f.matter] { (matter_label(m)) } }
+                        @for m in tongban_schemas::matter::SHIPPED_CODES { option value=(m) selected[*m == f.matter] { (matter_label(m)) } }
                     }
                 }
                 label { "数据主体 Subject (ID / USCC)" input name="subject" value=(f.subject) maxlength="18"; }

@@ -168,7 +168,7 @@ fn apply_form(session: &Session, r: &Value, items: &[Value]) -> Markup {
             }
             fieldset.checks {
                 legend { "用于事项 " span.en { "Matters" } }
-                @for m in crate::grants::KNOWN_MATTERS {
+                @for m in tongban_schemas::matter::SHIPPED_CODES {
                     label.check { input type="checkbox" name="matters" value=(m); " " (matter_label(m)) }
                 }
             }

@@ -425,7 +425,7 @@ pub(crate) async fn resolve(
         let id = field(&format!("party_{i}_id"));
         if !id.is_empty() {
             parties.push(
-                json!({"role": role, "id_type": field(&format!("party_{i}_id_type")), "id": id}),
+                json!({"role": role, "type": field(&format!("party_{i}_id_type")), "id": id}),
             );
         }
     }
@@ -436,7 +436,7 @@ pub(crate) async fn resolve(
         .map(str::to_owned)
         .collect();
     let body = json!({
-        "applicant": {"id_type": field("applicant_id_type"), "id": field("applicant_id")},
+        "applicant": {"type": field("applicant_id_type"), "id": field("applicant_id")},
         "parties": parties,
         "case_id": field("case_id"),
         "licences": licences,

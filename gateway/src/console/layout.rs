@@ -347,7 +347,7 @@ pub(crate) fn purpose_fields(matter: &str, case_id: &str, legal_basis: &str) -> 
             legend { "用途 " span.en { "Purpose" } }
             label { "事项 " span.en { "Matter" }
                 select name="matter" required {
-                    @for code in crate::grants::KNOWN_MATTERS {
+                    @for code in tongban_schemas::matter::SHIPPED_CODES {
                         option value=(code) selected[code == matter] { (matter_label(code)) " (" (code) ")" }
                     }
                 }
