@@ -4,6 +4,7 @@ mod audit;
 mod bypass;
 mod catalog;
 mod console;
+mod deploy;
 mod flight;
 mod gateway;
 mod grants;
