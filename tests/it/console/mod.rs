@@ -7,6 +7,7 @@ mod citizen;
 mod clerk;
 mod department;
 mod issuer;
+mod matters;
 mod openapi;
 mod ops;
 
