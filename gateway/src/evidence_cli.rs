@@ -340,7 +340,7 @@ async fn rerun_material(
                     .join(", "),
                 library.table_name(),
                 library.key_column(),
-                literal(&key_value)
+                crate::matters::quote_literal(&key_value)
             );
             let rows = query(engine, access, &sql).await?;
             let Some(row) = rows.first() else {
@@ -390,20 +390,10 @@ async fn rerun_material(
             if subjects.is_empty() {
                 return Ok(None);
             }
-            let ids = subjects
-                .iter()
-                .map(|s| literal(s))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let sql = format!(
-                "SELECT record_id FROM credit_record WHERE (subject_id_number IN ({ids}) OR subject_uscc IN ({ids})) \
-                 AND record_type IN ({}) AND status = '有效' AND (valid_to IS NULL OR valid_to >= DATE '{as_of}')",
-                record_types
-                    .iter()
-                    .map(|t| literal(t))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
+            // The evidence names subjects without their kind: look them up as either.
+            let ids: Vec<&str> = subjects.iter().map(String::as_str).collect();
+            let types: Vec<&str> = record_types.iter().map(String::as_str).collect();
+            let sql = crate::matters::listings_sql(&ids, &ids, &types, as_of);
             let rows = query(engine, access, &sql).await?;
             Ok(Some(
                 if rows.is_empty() {
@@ -416,10 +406,6 @@ async fn rerun_material(
         }
         Source::Licence { .. } => Ok(None),
     }
-}
-
-fn literal(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
 }
 
 type Row = BTreeMap<String, Option<String>>;

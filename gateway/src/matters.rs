@@ -1134,33 +1134,19 @@ impl Level<'_> {
         subjects: &BTreeSet<(HolderKind, String)>,
         types: &BTreeSet<String>,
     ) -> Result<(Vec<Listing>, Reads), Refused> {
-        let ids = |kind: HolderKind| -> Vec<String> {
+        let ids = |kind: HolderKind| -> Vec<&str> {
             subjects
                 .iter()
                 .filter(|(k, _)| *k == kind)
-                .map(|(_, id)| quote_literal(id))
+                .map(|(_, id)| id.as_str())
                 .collect()
         };
-        let mut who = Vec::new();
-        let people = ids(HolderKind::CitizenId);
-        if !people.is_empty() {
-            who.push(format!("subject_id_number IN ({})", people.join(", ")));
-        }
-        let entities = ids(HolderKind::Uscc);
-        if !entities.is_empty() {
-            who.push(format!("subject_uscc IN ({})", entities.join(", ")));
-        }
-        let sql = format!(
-            "SELECT record_id, record_type, subject_uscc, subject_id_number, valid_to, status \
-             FROM credit_record WHERE ({}) AND record_type IN ({}) AND status = '有效' \
-             AND (valid_to IS NULL OR valid_to >= DATE '{}') LIMIT 200",
-            who.join(" OR "),
-            types
-                .iter()
-                .map(|t| quote_literal(t))
-                .collect::<Vec<_>>()
-                .join(", "),
-            self.as_of.format("%Y-%m-%d")
+        let types: Vec<&str> = types.iter().map(String::as_str).collect();
+        let sql = listings_sql(
+            &ids(HolderKind::CitizenId),
+            &ids(HolderKind::Uscc),
+            &types,
+            &self.as_of.format("%Y-%m-%d").to_string(),
         );
         let (batches, read) = self.query(sql).await?;
         let listings = rows_of(&batches)
@@ -1347,7 +1333,39 @@ fn quote_ident(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }
 
-fn quote_literal(s: &str) -> String {
+/// The one definition of "current listings" of `types` against citizens `people` and entities
+/// `entities` on `as_of` (YYYY-MM-DD), shared by resolution and its re-run.
+pub(crate) fn listings_sql(
+    people: &[&str],
+    entities: &[&str],
+    types: &[&str],
+    as_of: &str,
+) -> String {
+    let list = |values: &[&str]| {
+        values
+            .iter()
+            .map(|v| quote_literal(v))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut who = Vec::new();
+    if !people.is_empty() {
+        who.push(format!("subject_id_number IN ({})", list(people)));
+    }
+    if !entities.is_empty() {
+        who.push(format!("subject_uscc IN ({})", list(entities)));
+    }
+    format!(
+        "SELECT record_id, record_type, subject_uscc, subject_id_number, valid_to, status \
+         FROM credit_record WHERE ({}) AND record_type IN ({}) AND status = '有效' \
+         AND (valid_to IS NULL OR valid_to >= DATE {}) LIMIT 200",
+        who.join(" OR "),
+        list(types),
+        quote_literal(as_of)
+    )
+}
+
+pub(crate) fn quote_literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
