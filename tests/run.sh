@@ -76,11 +76,43 @@ run_pg() {
 }
 cleanup() {
   run_pg "'$PG_BIN/pg_ctl' -D '$PG_ROOT/data' -m immediate stop" >/dev/null 2>&1 || true
+  run_pg "'$PG_BIN/pg_ctl' -D '$PG_ROOT/fault' -m immediate stop" >/dev/null 2>&1 || true
+  if [ -n "${SMALL_FS:-}" ] && mountpoint -q "$SMALL_FS"; then as_root umount "$SMALL_FS" || true; fi
   rm -rf "$PG_ROOT"
 }
 trap cleanup EXIT
 run_pg "'$PG_BIN/initdb' -D '$PG_ROOT/data' -U postgres -A trust -E UTF8 --locale=C.UTF-8" >/dev/null
 run_pg "'$PG_BIN/pg_ctl' -D '$PG_ROOT/data' -l '$PG_ROOT/server.log' -w -o \"-p $PG_PORT -k '$PG_ROOT' -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200\" start" >/dev/null
 export TONGBAN_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
+
+# A second cluster for the fault tests, which stop it like a crash and start it again while
+# a gateway is under load; the cluster above stays up for every other test. Durable settings.
+FAULT_PORT=$((PG_PORT + 1))
+run_pg "'$PG_BIN/initdb' -D '$PG_ROOT/fault' -U postgres -A trust -E UTF8 --locale=C.UTF-8" >/dev/null
+cat > "$PG_ROOT/fault-ctl" <<'CTL'
+#!/bin/sh
+# stop: like a crash (immediate shutdown); start: start again and wait until it accepts.
+set -e
+if [ "$(id -u)" = 0 ]; then run() { runuser -u postgres -- "$@"; }; else run() { "$@"; }; fi
+case "$1" in
+  stop) run @BIN@/pg_ctl -D @ROOT@/fault -m immediate stop ;;
+  start) run @BIN@/pg_ctl -D @ROOT@/fault -l @ROOT@/fault.log -w \
+           -o "-p @PORT@ -k @ROOT@ -c listen_addresses=127.0.0.1 -c max_connections=100" start ;;
+  *) echo "usage: $0 stop|start" >&2; exit 2 ;;
+esac
+CTL
+sed -i "s|@BIN@|$PG_BIN|g; s|@ROOT@|$PG_ROOT|g; s|@PORT@|$FAULT_PORT|g" "$PG_ROOT/fault-ctl"
+chmod 755 "$PG_ROOT/fault-ctl"
+"$PG_ROOT/fault-ctl" start >/dev/null
+export TONGBAN_TEST_FAULT_POSTGRES_URL="postgres://postgres@127.0.0.1:$FAULT_PORT/postgres"
+export TONGBAN_TEST_FAULT_POSTGRES_CTL="$PG_ROOT/fault-ctl"
+
+# A small file system for the disk-full test: a 48 MiB tmpfs. Mounting needs root; without
+# it the variable stays unset and the test fails saying so, rather than fill a real disk.
+SMALL_FS="$PG_ROOT/small-fs"
+mkdir -p "$SMALL_FS"
+if as_root mount -t tmpfs -o size=48m tmpfs "$SMALL_FS" 2>/dev/null; then
+  export TONGBAN_TEST_SMALL_FS="$SMALL_FS"
+fi
 
 cargo nextest run --workspace --no-fail-fast "$@"

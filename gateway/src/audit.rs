@@ -49,6 +49,9 @@ pub enum AuditEvent {
         truncated: bool,
         /// Response format.
         format: String,
+        /// The cluster scheduler that ran the plan; absent when it ran in the gateway.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cluster: Option<String>,
     },
     /// A query was refused before it ran, or failed.
     QueryRefused {
@@ -287,10 +290,20 @@ pub async fn record(
     entry: AuditEntry,
     subjects: Vec<String>,
 ) -> Result<Appended, ApiError> {
+    record_with(to, entry, subjects, None).await
+}
+
+/// Like [`record`], storing `attachment` in the entry's transaction.
+pub async fn record_with(
+    to: &Recorder,
+    entry: AuditEntry,
+    subjects: Vec<String>,
+    attachment: Option<ledger::Attachment>,
+) -> Result<Appended, ApiError> {
     let observed = crate::telemetry::AuditObservation::of(&entry);
     let appended = match to {
-        Recorder::Ledger(ledger) => ledger.append(entry, subjects).await,
-        Recorder::Direct(store) => ledger::append_direct(store, entry).await,
+        Recorder::Ledger(ledger) => ledger.append_with(entry, subjects, attachment).await,
+        Recorder::Direct(store) => ledger::append_direct(store, entry, attachment).await,
     };
     observed.finish(appended.is_ok());
     appended

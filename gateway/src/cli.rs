@@ -147,6 +147,46 @@ enum Command {
         #[command(subcommand)]
         command: crate::audit_cli::AuditCommand,
     },
+    /// Run a node of the Ballista cluster that gateways with `[query] engine = "ballista"`
+    /// send their (already policy-bound) plans to.
+    Ballista {
+        #[command(subcommand)]
+        command: BallistaCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BallistaCommand {
+    /// The scheduler.
+    Scheduler {
+        /// Address to listen on.
+        #[arg(long, default_value = "0.0.0.0:50050")]
+        bind: std::net::SocketAddr,
+    },
+    /// An executor.
+    Executor {
+        /// The scheduler, host:port.
+        #[arg(long, default_value = "localhost:50050")]
+        scheduler: String,
+        /// Address to bind.
+        #[arg(long, default_value = "0.0.0.0")]
+        bind_host: String,
+        /// Arrow Flight port (results and shuffles).
+        #[arg(long, default_value_t = 50051)]
+        port: u16,
+        /// gRPC port.
+        #[arg(long, default_value_t = 50052)]
+        grpc_port: u16,
+        /// Host name others reach this executor by (default: the machine's).
+        #[arg(long)]
+        external_host: Option<String>,
+        /// Task slots (default: the machine's cores).
+        #[arg(long)]
+        vcores: Option<usize>,
+        /// Scratch directory for shuffle files.
+        #[arg(long)]
+        work_dir: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -575,6 +615,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             unreachable!("handled before the runtime starts")
         }
         Command::Grants { command } => grants_command(command).await,
+        Command::Ballista { command } => ballista_command(command).await,
         Command::User {
             command:
                 UserCommand::Add {
@@ -1018,5 +1059,47 @@ fn print_logins(logins: &[seed::Login]) {
             "    {:<10} {:<24} {:<18} {}",
             l.username, l.password, l.department, l.roles
         );
+    }
+}
+
+async fn ballista_command(command: BallistaCommand) -> anyhow::Result<()> {
+    use tongban_catalog::query::distributed;
+    match command {
+        BallistaCommand::Scheduler { bind } => distributed::run_scheduler(bind)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}: {}", e.detail())),
+        BallistaCommand::Executor {
+            scheduler,
+            bind_host,
+            port,
+            grpc_port,
+            external_host,
+            vcores,
+            work_dir,
+        } => {
+            let (host, scheduler_port) = match scheduler.rsplit_once(':') {
+                Some((host, port)) => (
+                    host.to_owned(),
+                    port.parse::<u16>()
+                        .map_err(|_| anyhow::anyhow!("--scheduler `{scheduler}`: bad port"))?,
+                ),
+                None => (scheduler.clone(), 50050),
+            };
+            let vcores = vcores.unwrap_or_else(|| {
+                std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+            });
+            distributed::run_executor(distributed::ExecutorOptions {
+                scheduler_host: host,
+                scheduler_port,
+                bind_host,
+                port,
+                grpc_port,
+                external_host,
+                vcores,
+                work_dir,
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}: {}", e.detail()))
+        }
     }
 }

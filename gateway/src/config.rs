@@ -171,10 +171,57 @@ pub struct QueryConfig {
     pub timeout_seconds: u64,
     /// Queries one department may run at once.
     pub concurrency_per_department: u32,
+    /// How long, in milliseconds, a query waits for one of its department's slots before it
+    /// is refused with `query.too_many_concurrent`.
+    pub queue_ms: u64,
     /// Memory all queries may hold together, MiB.
     pub memory_mb: u64,
     /// Partitions per query.
     pub target_partitions: u32,
+    /// Where queries run: `in_process` (the default) or `ballista`.
+    pub engine: EngineKind,
+    /// With `engine = "ballista"`: `standalone` (scheduler and executor inside the
+    /// gateway) or the scheduler's address, `http://host:50050`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scheduler: Option<String>,
+}
+
+/// The engine that runs governed queries.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum EngineKind {
+    /// Apache DataFusion inside the gateway.
+    #[default]
+    InProcess,
+    /// An Apache DataFusion Ballista cluster; plans are made (under policy) in the gateway.
+    Ballista,
+}
+
+impl QueryConfig {
+    /// The cluster queries go to, if any; a Ballista engine without a scheduler is refused.
+    pub fn scheduler(&self) -> Result<Option<tongban_catalog::query::Scheduler>, String> {
+        use tongban_catalog::query::Scheduler;
+        match (self.engine, self.scheduler.as_deref().map(str::trim)) {
+            (EngineKind::InProcess, None) => Ok(None),
+            (EngineKind::InProcess, Some(_)) => {
+                Err("query.scheduler is set but query.engine is not \"ballista\"".into())
+            }
+            (EngineKind::Ballista, None | Some("")) => Err(
+                "query.engine = \"ballista\" needs query.scheduler: \"standalone\" or http://host:port"
+                    .into(),
+            ),
+            (EngineKind::Ballista, Some("standalone")) => Ok(Some(Scheduler::Standalone)),
+            (EngineKind::Ballista, Some(url))
+                if (url.starts_with("http://") || url.starts_with("https://"))
+                    && url.len() > "https://".len() =>
+            {
+                Ok(Some(Scheduler::Remote(url.to_owned())))
+            }
+            (EngineKind::Ballista, Some(other)) => Err(format!(
+                "query.scheduler `{other}` is neither \"standalone\" nor an http:// address"
+            )),
+        }
+    }
 }
 
 impl Default for QueryConfig {
@@ -184,8 +231,11 @@ impl Default for QueryConfig {
             max_result_bytes: 32 << 20,
             timeout_seconds: 30,
             concurrency_per_department: 8,
+            queue_ms: 2000,
             memory_mb: 1024,
             target_partitions: 2,
+            engine: EngineKind::InProcess,
+            scheduler: None,
         }
     }
 }
@@ -212,10 +262,19 @@ pub struct StoreConfig {
     /// Pool size.
     #[serde(default = "default_pool")]
     pub max_connections: u32,
+    /// How often, in seconds, a gateway looks for snapshots that another replica (or the
+    /// `publish` command) made current. Licence status never waits for this: verification
+    /// checks the store's licence generation first.
+    #[serde(default = "default_follow")]
+    pub follow_seconds: u64,
 }
 
 fn default_pool() -> u32 {
     8
+}
+
+fn default_follow() -> u64 {
+    2
 }
 
 /// Sign-in settings.
@@ -249,9 +308,26 @@ pub struct LimitsConfig {
     /// Largest publication upload, bytes.
     #[serde(default = "default_upload")]
     pub max_upload_bytes: usize,
-    /// Time allowed for a TLS handshake, seconds.
+    /// Time allowed for a TLS handshake, and then for the first request's headers, seconds.
     #[serde(default = "default_handshake")]
     pub handshake_seconds: u64,
+    /// Requests one client address may start per second (sustained); 0 means no limit.
+    #[serde(default = "default_rate")]
+    pub requests_per_second: u32,
+    /// Requests one client address may start at once above that rate.
+    #[serde(default = "default_burst")]
+    pub request_burst: u32,
+}
+
+// One department system usually reaches the hub from one address, so the default leaves
+// room for its whole load (the hub's targets are thousands of lookups a second) and stops
+// only a runaway client.
+fn default_rate() -> u32 {
+    10_000
+}
+
+fn default_burst() -> u32 {
+    20_000
 }
 
 fn default_json_body() -> usize {
@@ -272,6 +348,8 @@ impl Default for LimitsConfig {
             max_json_bytes: default_json_body(),
             max_upload_bytes: default_upload(),
             handshake_seconds: default_handshake(),
+            requests_per_second: default_rate(),
+            request_burst: default_burst(),
         }
     }
 }
@@ -337,6 +415,7 @@ impl Config {
                     dir.join("tongban.db").display()
                 )),
                 max_connections: default_pool(),
+                follow_seconds: default_follow(),
             },
             auth: AuthConfig::default(),
             limits: LimitsConfig::default(),

@@ -415,7 +415,7 @@ async fn query(engine: &QueryEngine, access: &Access, sql: &str) -> Result<Vec<R
         .plan(sql, access)
         .await
         .map_err(|e| format!("{e} ({})", e.detail()))?;
-    let mut stream = planned.execute().map_err(|e| e.to_string())?;
+    let mut stream = planned.execute().await.map_err(|e| e.to_string())?;
     let mut batches = Vec::new();
     while let Some(batch) = stream.next().await {
         batches.push(batch.map_err(|e| e.to_string())?);

@@ -24,6 +24,7 @@ pub mod matters;
 pub mod pki;
 pub mod publish;
 pub mod query;
+pub mod ratelimit;
 pub mod results;
 pub mod routes;
 pub mod seed;

@@ -51,6 +51,8 @@ pub struct Licences {
     lists: RwLock<Arc<StatusLists>>,
     /// Raw lists by (department, list number), to sign them for publication.
     raw: RwLock<HashMap<(String, i64), (StatusList, i64)>>,
+    /// The store's licence generation the keys and lists above were read at.
+    generation: std::sync::atomic::AtomicI64,
 }
 
 /// A licence error as an API error: the caller's fault is a 4xx with the licence's own code.
@@ -72,6 +74,9 @@ impl Licences {
     /// Loads keys and status lists, creating the keys the hub lacks.
     pub async fn load(store: Store, base_url: String) -> Result<Licences, ApiError> {
         let now = now_secs();
+        // Read before the keys and lists: a change made meanwhile leaves this behind, and
+        // the first refresh catches up.
+        let generation = store.licences_generation().await?;
         let mut records = store.licence_keys().await?;
         let mut wanted: Vec<&str> = LicenceType::ALL
             .iter()
@@ -119,9 +124,30 @@ impl Licences {
             keys: RwLock::new(Arc::new(keys)),
             lists: RwLock::new(Arc::new(StatusLists::new())),
             raw: RwLock::new(HashMap::new()),
+            generation: std::sync::atomic::AtomicI64::new(generation),
         };
         licences.reload_lists().await?;
         Ok(licences)
+    }
+
+    /// Catches up with changes other replicas (or this one) made to keys and status lists:
+    /// one primary-key read when nothing changed. Verification calls it first, so a licence
+    /// revoked through any replica is refused by every replica from then on.
+    pub async fn refresh(&self) -> Result<(), ApiError> {
+        use std::sync::atomic::Ordering;
+        let current = self.store.licences_generation().await?;
+        if current == self.generation.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let records = self.store.licence_keys().await?;
+        let keys = build_keys(&records, now_secs())?;
+        *self
+            .keys
+            .write()
+            .map_err(|_| ApiError::Internal("licence keys lock poisoned".into()))? = Arc::new(keys);
+        self.reload_lists().await?;
+        self.generation.store(current, Ordering::Release);
+        Ok(())
     }
 
     fn keys(&self) -> Result<Arc<Keys>, ApiError> {
@@ -487,6 +513,7 @@ async fn holder_exists(engine: &QueryEngine, holder: &Holder) -> Result<bool, Ap
         .map_err(|e| ApiError::Internal(format!("holder lookup: {e} ({})", e.detail())))?;
     let mut stream = planned
         .execute()
+        .await
         .map_err(|e| ApiError::Internal(format!("holder lookup: {e}")))?;
     use futures::StreamExt;
     while let Some(batch) = stream.next().await {

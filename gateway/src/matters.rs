@@ -392,7 +392,14 @@ async fn run(
     };
     let deadline = started + Duration::from_secs(state.config.query.timeout_seconds.max(1));
 
-    // Presented licences are verified once, up front.
+    // Presented licences are verified once, up front, against current keys and lists.
+    if !request.licences.is_empty() {
+        state
+            .licences
+            .refresh()
+            .await
+            .map_err(|e| unavailable(&e.to_string()))?;
+    }
     let mut presented = Vec::new();
     let mut presented_valid: Vec<tongban_certs::VerifiedLicence> = Vec::new();
     for token in &request.licences {
@@ -549,38 +556,38 @@ async fn run(
     let mut entry = audit::entry(principal, audit_id, Some(purpose.clone()), started, event);
     entry.subjects = subjects;
     entry.flags = state.alerts.flags(&state.config.audit, &entry, false);
-    audit::record(&state.recorder, entry, hashes)
-        .await
-        .map_err(|e| Refused {
-            code: "audit.unavailable",
-            detail: e.to_string(),
-            error: e,
-        })?;
-    state
-        .store
-        .insert_resolution(
-            &ResolutionRecord {
-                id: resolution_id.clone(),
-                matter: matter.code.clone(),
-                department: principal.department.clone(),
-                case_id: request.case_id.clone(),
-                audit_id: audit_id.to_owned(),
-                at_ms: now_ms,
-                supplied: supplied as i64,
-                must_submit: must_submit as i64,
-                evidence: evidence_jws.clone(),
-            },
-            &materials
-                .iter()
-                .map(|m| MaterialOutcome {
-                    material: m.code.clone(),
-                    outcome: m.outcome.to_owned(),
-                    reason: m.reason.as_ref().map(|r| r.code.to_owned()),
-                })
-                .collect::<Vec<_>>(),
-        )
-        .await
-        .map_err(|e| unavailable(&e.to_string()))?;
+    // The resolution is stored in the entry's own transaction: both or neither.
+    let record = ResolutionRecord {
+        id: resolution_id.clone(),
+        matter: matter.code.clone(),
+        department: principal.department.clone(),
+        case_id: request.case_id.clone(),
+        audit_id: audit_id.to_owned(),
+        at_ms: now_ms,
+        supplied: supplied as i64,
+        must_submit: must_submit as i64,
+        evidence: evidence_jws.clone(),
+    };
+    let outcomes = materials
+        .iter()
+        .map(|m| MaterialOutcome {
+            material: m.code.clone(),
+            outcome: m.outcome.to_owned(),
+            reason: m.reason.as_ref().map(|r| r.code.to_owned()),
+        })
+        .collect::<Vec<_>>();
+    audit::record_with(
+        &state.recorder,
+        entry,
+        hashes,
+        Some(crate::ledger::Attachment::Resolution(record, outcomes)),
+    )
+    .await
+    .map_err(|e| Refused {
+        code: "audit.unavailable",
+        detail: e.to_string(),
+        error: e,
+    })?;
     tracing::info!(dept = %principal.department, matter = %matter.code, supplied, must_submit, duration_ms = started.elapsed().as_millis() as u64, "matter resolved");
     Ok(Resolution {
         resolution_id,
@@ -1178,7 +1185,10 @@ impl Level<'_> {
             Ok(Err(e)) => return Err(query_failed(&sql, &e)),
             Ok(Ok(p)) => p,
         };
-        let mut stream = planned.execute().map_err(|e| query_failed(&sql, &e))?;
+        let mut stream = planned
+            .execute()
+            .await
+            .map_err(|e| query_failed(&sql, &e))?;
         let mut batches = Vec::new();
         loop {
             match tokio::time::timeout_at(self.deadline.into(), stream.next()).await {

@@ -136,6 +136,30 @@ pub fn ensure_ca_and_server(
     fs::write(paths.ca_cert(), ca_cert.pem()).map_err(io(&paths.ca_cert()))?;
     let issuer = Issuer::new(ca, ca_key);
 
+    issue_server(paths, &issuer, extra_names, now)?;
+    Ok(true)
+}
+
+/// Issues a new server certificate and key from the existing CA (for `localhost`,
+/// `127.0.0.1`, `::1` and `extra_names`), replacing the files; a running gateway picks them up
+/// without a restart.
+pub fn renew_server(
+    paths: &PkiPaths,
+    extra_names: &[String],
+    now: OffsetDateTime,
+) -> Result<(), PkiError> {
+    let ca_key_pem = fs::read_to_string(paths.ca_key()).map_err(io(&paths.ca_key()))?;
+    let ca_pem = fs::read_to_string(paths.ca_cert()).map_err(io(&paths.ca_cert()))?;
+    let issuer = Issuer::from_ca_cert_pem(&ca_pem, KeyPair::from_pem(&ca_key_pem)?)?;
+    issue_server(paths, &issuer, extra_names, now)
+}
+
+fn issue_server<S: rcgen::SigningKey>(
+    paths: &PkiPaths,
+    issuer: &Issuer<'_, S>,
+    extra_names: &[String],
+    now: OffsetDateTime,
+) -> Result<(), PkiError> {
     let server_key = KeyPair::generate()?;
     let mut names = vec![
         "localhost".to_owned(),
@@ -151,10 +175,10 @@ pub fn ensure_ca_and_server(
     server.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     server.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     validity(&mut server, now, 825);
-    let server_cert = server.signed_by(&server_key, &issuer)?;
+    let server_cert = server.signed_by(&server_key, issuer)?;
     write_private(&paths.server_key(), &server_key.serialize_pem())?;
     fs::write(paths.server_cert(), server_cert.pem()).map_err(io(&paths.server_cert()))?;
-    Ok(true)
+    Ok(())
 }
 
 /// Issues a client certificate for `department` (common name = department code) and writes

@@ -60,7 +60,14 @@ pub struct Concurrency {
 }
 
 impl Concurrency {
-    fn try_acquire(&self, department: &str, limit: u32) -> Option<OwnedSemaphorePermit> {
+    /// A slot among `department`'s `limit`, waiting at most `wait` for one to free up: a
+    /// burst from one department queues briefly instead of failing at once.
+    async fn acquire(
+        &self,
+        department: &str,
+        limit: u32,
+        wait: Duration,
+    ) -> Option<OwnedSemaphorePermit> {
         let semaphore = {
             let mut map = self.permits.lock().ok()?;
             Arc::clone(
@@ -68,7 +75,13 @@ impl Concurrency {
                     .or_insert_with(|| Arc::new(Semaphore::new(limit.max(1) as usize))),
             )
         };
-        semaphore.try_acquire_owned().ok()
+        if let Ok(permit) = Arc::clone(&semaphore).try_acquire_owned() {
+            return Some(permit);
+        }
+        tokio::time::timeout(wait, semaphore.acquire_owned())
+            .await
+            .ok()?
+            .ok()
     }
 }
 
@@ -109,8 +122,9 @@ pub async fn run(
         .await
         .unwrap_or_else(|panic| Err(panicked(panic.as_ref())));
     match outcome {
-        Ok((planned_tables, snapshots, plan_sha256, schema, batches, rows, truncated)) => {
+        Ok((planned_tables, snapshots, plan_sha256, schema, batches, rows, truncated, cluster)) => {
             let event = AuditEvent::QueryExecuted {
+                cluster,
                 sql_sha256,
                 plan_sha256,
                 tables: planned_tables,
@@ -176,6 +190,7 @@ type Executed = (
     Vec<RecordBatch>,
     u64,
     bool,
+    Option<String>,
 );
 
 async fn execute(
@@ -196,7 +211,12 @@ async fn execute(
         .map_err(|(code, message)| Refusal::new(StatusCode::BAD_REQUEST, code, message))?;
     let _permit = state
         .concurrency
-        .try_acquire(&principal.department, config.concurrency_per_department)
+        .acquire(
+            &principal.department,
+            config.concurrency_per_department,
+            Duration::from_millis(config.queue_ms),
+        )
+        .await
         .ok_or_else(|| {
             Refusal::new(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -249,9 +269,16 @@ async fn execute(
         .flatten()
         .min()
         .unwrap_or(config.max_rows);
-    let mut stream = planned
-        .execute()
-        .map_err(|e| with_plan(from_query_error(e)))?;
+    let mut stream = match tokio::time::timeout_at(deadline.into(), planned.execute()).await {
+        Err(_) => {
+            return Err(with_plan(Refusal::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "query.timeout",
+                "the query took too long to start",
+            )));
+        }
+        Ok(started) => started.map_err(|e| with_plan(from_query_error(e)))?,
+    };
     let schema = stream.schema();
     let mut batches = Vec::new();
     let mut rows = 0u64;
@@ -311,6 +338,9 @@ async fn execute(
         batches,
         rows,
         truncated,
+        planned
+            .distributed()
+            .then(|| state.engine.scheduler_url().unwrap_or_default().to_owned()),
     ))
 }
 

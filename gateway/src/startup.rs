@@ -23,6 +23,7 @@ use crate::pki;
 use crate::store::Store;
 use crate::tls::{self, ClientCertificate};
 use tongban_catalog::query::{QueryEngine, QueryLimits};
+use tongban_schemas::BaseLibrary;
 
 /// State shared by every request handler.
 #[derive(Debug, Clone)]
@@ -70,6 +71,62 @@ impl AppState {
         }
         Ok(())
     }
+
+    /// Makes current any snapshot newer than the one the engine serves: one another
+    /// replica, or the `publish` command, published. Returns the libraries switched.
+    pub async fn follow_snapshots(&self) -> Result<Vec<BaseLibrary>, StartupError> {
+        let serving = self.engine.versions();
+        let mut switched = Vec::new();
+        for resource in self.store.list_resources().await? {
+            let library = resource.definition.base_library;
+            if let Some(s) = &resource.latest
+                && serving.get(&library).is_none_or(|v| *v < s.version)
+            {
+                self.engine
+                    .set_snapshot(library, s.version, &self.config.data_dir.join(&s.path))
+                    .await
+                    .map_err(|e| StartupError::Engine(e.to_string()))?;
+                switched.push(library);
+            }
+        }
+        Ok(switched)
+    }
+}
+
+/// Keeps a replica's in-memory state in step with the shared store until the server stops.
+/// Also swaps in a renewed server certificate when its files change.
+async fn follow(
+    state: AppState,
+    certificate: Arc<tls::ServerCertificate>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let period = Duration::from_secs(state.config.store.follow_seconds.max(1));
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stopped.changed() => return,
+        }
+        match state.follow_snapshots().await {
+            Ok(switched) => {
+                for library in switched {
+                    tracing::info!(%library, "now serving a snapshot published elsewhere");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot check for new snapshots"),
+        }
+        if let Err(e) = state.licences.refresh().await {
+            tracing::warn!(error = %e, "cannot refresh licence keys and status lists");
+        }
+        match certificate.reload_if_changed() {
+            Ok(true) => tracing::info!("server certificate reloaded"),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "the changed server certificate does not load; the previous one stays in service")
+            }
+        }
+    }
 }
 
 /// Failures while starting.
@@ -110,6 +167,7 @@ pub struct Application {
     state: AppState,
     addr: SocketAddr,
     flight: Option<(TcpListener, TlsAcceptor, SocketAddr)>,
+    certificate: Arc<tls::ServerCertificate>,
 }
 
 impl std::fmt::Debug for Application {
@@ -143,15 +201,16 @@ impl Drop for ShutdownHandle {
 impl Application {
     /// Opens the store, loads TLS and binds the listener.
     pub async fn build(config: Config) -> Result<Application, StartupError> {
-        let tls_config = tls::server_config(&config.tls)?;
+        let (tls_config, certificate) = tls::server_config(&config.tls)?;
         let store = Store::connect(config.store.url.expose(), config.store.max_connections).await?;
-        Self::build_with_store(config, store, tls_config).await
+        Self::build_with_store(config, store, tls_config, certificate).await
     }
 
     async fn build_with_store(
         config: Config,
         store: Store,
         tls_config: Arc<rustls::ServerConfig>,
+        certificate: Arc<tls::ServerCertificate>,
     ) -> Result<Application, StartupError> {
         let listener =
             TcpListener::bind(config.listen)
@@ -195,6 +254,16 @@ impl Application {
         };
         let engine =
             Arc::new(QueryEngine::new(&limits).map_err(|e| StartupError::Engine(e.to_string()))?);
+        if let Some(scheduler) = config.query.scheduler().map_err(StartupError::Engine)? {
+            engine
+                .use_cluster(&scheduler)
+                .await
+                .map_err(|e| StartupError::Engine(format!("{e} ({})", e.detail())))?;
+            tracing::info!(
+                scheduler = engine.scheduler_url().unwrap_or(""),
+                "queries run on the Ballista cluster"
+            );
+        }
         let ledger = start_ledger(&config, &store).await?;
         let licences = Arc::new(
             crate::licences::Licences::load(store.clone(), config.base_url())
@@ -241,6 +310,7 @@ impl Application {
             state,
             addr,
             flight,
+            certificate,
         })
     }
 
@@ -291,7 +361,17 @@ impl Application {
                 }
             })
         });
+        tokio::spawn(follow(
+            self.state.clone(),
+            Arc::clone(&self.certificate),
+            stopped.clone(),
+        ));
         let router = crate::routes::router(self.state.clone());
+        let limits = &self.state.config.limits;
+        let rate = Arc::new(crate::ratelimit::RateLimiter::new(
+            limits.requests_per_second,
+            limits.request_burst,
+        ));
         let handshake = Duration::from_secs(self.state.config.limits.handshake_seconds.max(1));
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         tracing::info!(addr = %self.addr, "gateway listening (HTTPS)");
@@ -311,6 +391,7 @@ impl Application {
             let _ = tcp.set_nodelay(true);
             let acceptor = self.acceptor.clone();
             let router = router.clone();
+            let rate = Arc::clone(&rate);
             let watcher = graceful.watcher();
             tokio::spawn(async move {
                 let tls = match tokio::time::timeout(handshake, acceptor.accept(tcp)).await {
@@ -332,18 +413,54 @@ impl Application {
                     .map(|leaf| ClientCertificate {
                         fingerprint: pki::fingerprint(leaf),
                     });
+                let started_request = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                let seen = Arc::clone(&started_request);
                 let service = hyper::service::service_fn(
                     move |mut request: hyper::Request<hyper::body::Incoming>| {
+                        seen.store(true, std::sync::atomic::Ordering::Relaxed);
                         if let Some(client) = &client {
                             request.extensions_mut().insert(client.clone());
                         }
-                        router.clone().oneshot(request)
+                        let limited = rate.admit(peer.ip());
+                        let router = router.clone();
+                        async move {
+                            if !limited {
+                                return Ok(axum::response::IntoResponse::into_response(
+                                    crate::error::ApiError::TooManyRequests,
+                                ));
+                            }
+                            router.oneshot(request).await
+                        }
                     },
                 );
-                let builder = auto::Builder::new(TokioExecutor::new());
-                let connection = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
-                if let Err(e) = watcher.watch(connection.into_owned()).await {
-                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                let mut builder = auto::Builder::new(TokioExecutor::new());
+                // A client that connects and then sends nothing (or headers a byte at a time)
+                // is cut off instead of holding a connection and a task forever.
+                builder
+                    .http1()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(handshake);
+                let connection = watcher.watch(
+                    builder
+                        .serve_connection_with_upgrades(TokioIo::new(tls), service)
+                        .into_owned(),
+                );
+                tokio::pin!(connection);
+                let first_request = async {
+                    tokio::time::sleep(handshake).await;
+                    if started_request.load(std::sync::atomic::Ordering::Relaxed) {
+                        std::future::pending::<()>().await;
+                    }
+                };
+                tokio::select! {
+                    ended = &mut connection => {
+                        if let Err(e) = ended {
+                            tracing::debug!(%peer, error = %e, "connection ended with an error");
+                        }
+                    }
+                    () = first_request => {
+                        tracing::debug!(%peer, "no request within the time limit; closed");
+                    }
                 }
             });
         }

@@ -207,7 +207,10 @@ struct Runner {
 
 impl Runner {
     async fn start() -> anyhow::Result<Runner> {
-        let hub = TestHub::with_data(PEOPLE).await?;
+        Runner::on(TestHub::with_data(PEOPLE).await?).await
+    }
+
+    async fn on(hub: TestHub) -> anyhow::Result<Runner> {
         let store = Store::connect(hub.config.store.url.expose(), 1).await?;
         Ok(Runner {
             hub,
@@ -538,6 +541,106 @@ async fn bypass_attempts_are_refused_or_stay_within_the_grant() -> anyhow::Resul
     anyhow::ensure!(cases.len() >= 50, "only {} cases", cases.len());
     let mut runner = Runner::start().await?;
     run_all(&mut runner, &cases.iter().collect::<Vec<_>>()).await
+}
+
+/// The same attempts, with queries running on a Ballista cluster (scheduler and executor
+/// started by the gateway): every case's expectations hold there too, and every answer is
+/// the in-process engine's answer — the same status and code, or the same rows.
+#[tokio::test]
+async fn on_ballista_the_policy_holds_and_answers_match_the_in_process_engine() -> anyhow::Result<()>
+{
+    let cases = load_cases()?;
+    let mut cluster = Runner::on(TestHub::on_ballista(PEOPLE).await?).await?;
+    anyhow::ensure!(
+        cluster.hub.config.query.engine == tongban_gateway::config::EngineKind::Ballista,
+        "the hub does not run on Ballista"
+    );
+    run_all(&mut cluster, &cases.iter().collect::<Vec<_>>()).await?;
+
+    let mut local = Runner::start().await?;
+    let mut report = String::new();
+    let mut compared_rows = 0;
+    for case in &cases {
+        let here = local.send(case).await?;
+        let there = cluster.send(case).await?;
+        let differs = |what: &str, a: &Value, b: &Value| {
+            format!(
+                "\n✗ {}: {what} differs\n    in process: {}\n    on Ballista: {}",
+                case.name,
+                clip(&a.to_string()),
+                clip(&b.to_string())
+            )
+        };
+        if here.status != there.status {
+            report.push_str(&differs(
+                "status",
+                &json!(here.status.as_u16()),
+                &json!(there.status.as_u16()),
+            ));
+            continue;
+        }
+        if here.status != StatusCode::OK {
+            let (a, b) = (&here.body["error"]["code"], &there.body["error"]["code"]);
+            if a != b {
+                report.push_str(&differs("error code", a, b));
+            }
+            continue;
+        }
+        // The answer really came from the cluster: its entry names the scheduler when the
+        // query read a library. Recursive queries have no wire form and run in the gateway,
+        // which their entries say by naming no cluster.
+        if let Some(id) = there.body["audit_id"].as_str() {
+            let (_, entry) = cluster.store.audit_entry(id).await?;
+            let read_library = entry["snapshots"]
+                .as_object()
+                .is_some_and(|s| !s.is_empty());
+            let recursive = case.sql.to_ascii_uppercase().contains("RECURSIVE");
+            if read_library && entry["cluster"].is_string() == recursive {
+                report.push_str(&format!(
+                    "\n✗ {}: ran {}: {}",
+                    case.name,
+                    if recursive {
+                        "on the cluster, though recursive"
+                    } else {
+                        "in the gateway, not on the cluster"
+                    },
+                    clip(&entry.to_string())
+                ));
+            }
+        }
+        for key in ["columns", "row_count", "truncated"] {
+            if here.body[key] != there.body[key] {
+                report.push_str(&differs(key, &here.body[key], &there.body[key]));
+            }
+        }
+        // Without ORDER BY the engines may return rows in different orders; a truncated
+        // result, or a LIMIT without ORDER BY, may hold different rows, so only its size is
+        // compared. The settings differ by design (the cluster's sessions build no dynamic
+        // filters), so a query of them is compared by its columns and size only.
+        let sql = case.sql.to_ascii_uppercase();
+        let any_rows =
+            (sql.contains(" LIMIT ") && !sql.contains("ORDER BY")) || sql.contains("DF_SETTINGS");
+        if here.body["truncated"] == false && !any_rows {
+            let sorted = |v: &Value| {
+                let mut rows: Vec<String> = v
+                    .as_array()
+                    .map(|rows| rows.iter().map(Value::to_string).collect())
+                    .unwrap_or_default();
+                rows.sort();
+                rows
+            };
+            if sorted(&here.body["rows"]) != sorted(&there.body["rows"]) {
+                report.push_str(&differs("rows", &here.body["rows"], &there.body["rows"]));
+            }
+            compared_rows += 1;
+        }
+    }
+    anyhow::ensure!(report.is_empty(), "the engines disagree:{report}");
+    anyhow::ensure!(
+        compared_rows >= 10,
+        "only {compared_rows} answers with rows were compared"
+    );
+    Ok(())
 }
 
 /// Every file under `dir` except the metadata database (which the audit entries change),

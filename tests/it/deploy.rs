@@ -69,8 +69,8 @@ const EXPECTED_COMMANDS: &[(&str, usize)] = &[
     ("systemd/tongban.service", 1),
     // ENTRYPOINT with CMD, and the smoke run of the binary in the runtime stage.
     ("container/Containerfile", 2),
-    // gateway-1, gateway-2 and setup.
-    ("compose/compose.yaml", 3),
+    // gateway-1, gateway-2, setup, the Ballista scheduler and two executors.
+    ("compose/compose.yaml", 6),
     ("kubernetes/deployment.yaml", 1),
     ("kubernetes/setup-job.yaml", 1),
     // init, serve, init under systemd-run, the demo image, audit verify through kubectl.

@@ -343,3 +343,44 @@ async fn plain_http_is_not_served() -> anyhow::Result<()> {
     assert!(plain.map(|r| !r.status().is_success()).unwrap_or(true));
     Ok(())
 }
+
+/// A client address over its request rate is answered `429 request.too_many` at once, and
+/// other addresses are served as before.
+#[tokio::test]
+async fn a_client_over_its_rate_is_refused_and_others_are_not() -> anyhow::Result<()> {
+    let hub = TestHub::configured(0, |config| {
+        config.limits.requests_per_second = 2;
+        config.limits.request_burst = 5;
+    })
+    .await?;
+    let anon = hub.anonymous()?;
+    let (mut served, mut refused) = (0, 0);
+    for _ in 0..12 {
+        let response = anon.get(format!("{}/healthz", hub.base())).send().await?;
+        match response.status() {
+            StatusCode::OK => served += 1,
+            StatusCode::TOO_MANY_REQUESTS => {
+                assert_eq!(error_code(response).await?, "request.too_many");
+                refused += 1;
+            }
+            other => anyhow::bail!("unexpected {other}"),
+        }
+    }
+    // The burst of five, and whatever refilled at two a second while the loop ran.
+    assert!((5..12).contains(&served), "{served} served");
+    assert!(refused > 0, "none refused");
+
+    let ca = std::fs::read(hub.pki().ca_cert())?;
+    let other = reqwest::Client::builder()
+        .use_rustls_tls()
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca)?)
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()?;
+    let response = other.get(format!("{}/healthz", hub.base())).send().await?;
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "another address has its own budget"
+    );
+    Ok(())
+}

@@ -229,3 +229,110 @@ async fn group_by_over_all_people_sums_to_the_population() -> anyhow::Result<()>
     assert_eq!(total, 300);
     Ok(())
 }
+
+/// Lookups by key — one, several, absent, through a join and by a secondary key, for a
+/// department with masks and for one with a row filter — answer the same on a Ballista
+/// cluster as in process, and the cluster really ran them.
+#[tokio::test]
+async fn lookups_on_ballista_answer_as_in_process() -> anyhow::Result<()> {
+    let local = TestHub::with_data(300).await?;
+    let cluster = TestHub::on_ballista(300).await?;
+    let (_, keys) = query(
+        &local,
+        "approval-bureau",
+        "SELECT citizen_id, spouse_citizen_id FROM population ORDER BY citizen_id",
+        "enterprise-opening",
+    )
+    .await?;
+    let rows = keys["rows"].as_array().expect("rows");
+    anyhow::ensure!(rows.len() == 300, "{} people", rows.len());
+    let id = |i: usize| rows[i][0].as_str().expect("id").to_owned();
+    let spouse = rows
+        .iter()
+        .find_map(|r| r[1].as_str())
+        .expect("someone is married")
+        .to_owned();
+    let list = (0..10)
+        .map(|i| format!("'{}'", id(i * 29)))
+        .collect::<Vec<_>>();
+    let lookups = [
+        (
+            "approval-bureau",
+            "enterprise-opening",
+            format!("SELECT * FROM population WHERE citizen_id = '{}'", id(7)),
+        ),
+        (
+            "approval-bureau",
+            "enterprise-opening",
+            format!(
+                "SELECT citizen_id, name, household_address FROM population WHERE citizen_id IN ({})",
+                list.join(", ")
+            ),
+        ),
+        (
+            "approval-bureau",
+            "enterprise-opening",
+            "SELECT * FROM population WHERE citizen_id = '110101190001010000'".to_owned(),
+        ),
+        (
+            "approval-bureau",
+            "enterprise-opening",
+            format!("SELECT citizen_id, name FROM population WHERE spouse_citizen_id = '{spouse}'"),
+        ),
+        (
+            "approval-bureau",
+            "enterprise-opening",
+            format!(
+                "SELECT e.uscc, e.name, p.name FROM legal_entity e JOIN population p \
+                 ON p.citizen_id = e.legal_rep_id_number WHERE p.citizen_id IN ({})",
+                list.join(", ")
+            ),
+        ),
+        (
+            "real-estate",
+            "real-estate-transfer",
+            format!(
+                "SELECT citizen_id, name, marital_status_code FROM population WHERE citizen_id IN ({})",
+                list.join(", ")
+            ),
+        ),
+        (
+            "approval-bureau",
+            "enterprise-opening",
+            "SELECT household_division_code, count(*) FROM population GROUP BY 1 ORDER BY 1"
+                .to_owned(),
+        ),
+    ];
+    let store =
+        tongban_gateway::store::Store::connect(cluster.config.store.url.expose(), 1).await?;
+    for (dept, matter, sql) in &lookups {
+        let (a, here) = query(&local, dept, sql, matter).await?;
+        let (b, there) = query(&cluster, dept, sql, matter).await?;
+        anyhow::ensure!(
+            a == StatusCode::OK && b == StatusCode::OK,
+            "{sql}: {a} / {b}"
+        );
+        anyhow::ensure!(
+            here["columns"] == there["columns"] && here["row_count"] == there["row_count"],
+            "{sql}:\n{here}\n{there}"
+        );
+        let sorted = |v: &Value| {
+            let mut rows: Vec<String> = v["rows"]
+                .as_array()
+                .map(|r| r.iter().map(Value::to_string).collect())
+                .unwrap_or_default();
+            rows.sort();
+            rows
+        };
+        anyhow::ensure!(sorted(&here) == sorted(&there), "{sql}:\n{here}\n{there}");
+        let audit_id = there["audit_id"].as_str().expect("audit id");
+        let (_, entry) = store.audit_entry(audit_id).await?;
+        anyhow::ensure!(
+            entry["cluster"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("http://")),
+            "{sql} did not run on the cluster: {entry}"
+        );
+    }
+    Ok(())
+}

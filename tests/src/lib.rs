@@ -58,11 +58,64 @@ impl TestHub {
         TestHub::launch_with(people, false, prepare).await
     }
 
+    /// Like [`TestHub::with_data`], with `configure` applied to the configuration first.
+    pub async fn configured(
+        people: usize,
+        configure: impl FnOnce(&mut Config),
+    ) -> anyhow::Result<TestHub> {
+        TestHub::launch_configured(people, false, configure).await
+    }
+
+    /// Like [`TestHub::with_data`], with queries running on a Ballista cluster started
+    /// inside the gateway (`[query] engine = "ballista"`, `scheduler = "standalone"`).
+    pub async fn on_ballista(people: usize) -> anyhow::Result<TestHub> {
+        TestHub::launch_configured(people, false, |config| {
+            config.query.engine = tongban_gateway::config::EngineKind::Ballista;
+            config.query.scheduler = Some("standalone".into());
+            // One job per query, polled by an executor with two task slots: a plan of
+            // hundreds of partitions takes tens of seconds here, not a fraction of one.
+            config.query.timeout_seconds = 120;
+        })
+        .await
+    }
+
     async fn launch(people: usize, flight: bool) -> anyhow::Result<TestHub> {
         TestHub::launch_with(people, flight, |_, _| async { Ok(()) }).await
     }
 
+    async fn launch_configured(
+        people: usize,
+        flight: bool,
+        configure: impl FnOnce(&mut Config),
+    ) -> anyhow::Result<TestHub> {
+        let mut configure = Some(configure);
+        TestHub::launch_full(
+            people,
+            flight,
+            &mut |c| {
+                if let Some(f) = configure.take() {
+                    f(c);
+                }
+            },
+            |_, _| async { Ok(()) },
+        )
+        .await
+    }
+
     async fn launch_with<F, Fut>(people: usize, flight: bool, prepare: F) -> anyhow::Result<TestHub>
+    where
+        F: FnOnce(PathBuf, Config) -> Fut,
+        Fut: std::future::Future<Output = anyhow::Result<()>>,
+    {
+        TestHub::launch_full(people, flight, &mut |_| {}, prepare).await
+    }
+
+    async fn launch_full<F, Fut>(
+        people: usize,
+        flight: bool,
+        configure: &mut dyn FnMut(&mut Config),
+        prepare: F,
+    ) -> anyhow::Result<TestHub>
     where
         F: FnOnce(PathBuf, Config) -> Fut,
         Fut: std::future::Future<Output = anyhow::Result<()>>,
@@ -77,6 +130,7 @@ impl TestHub {
         if flight {
             config.flight_listen = Some("127.0.0.1:0".parse()?);
         }
+        configure(&mut config);
         let app = Application::build(config.clone()).await?;
         let addr = app.local_addr();
         let flight_addr = app.flight_addr();

@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use datafusion::catalog::{
     CatalogProvider, MemoryCatalogProvider, MemoryCatalogProviderList, MemorySchemaProvider,
@@ -28,6 +28,7 @@ use sha2::{Digest, Sha256};
 use tongban_schemas::BaseLibrary;
 
 use super::QueryError;
+use super::distributed::{Cluster, Scheduler};
 use super::gate::{self, StatementKind};
 use super::policy::{Grant, PolicyTable};
 use super::snapshot::SnapshotTable;
@@ -230,6 +231,8 @@ pub struct PlannedQuery {
     pub row_cap: Option<u64>,
     /// Query or EXPLAIN.
     pub kind: StatementKind,
+    /// The cluster that runs it, when it reads a library and the engine has one.
+    cluster: Option<Arc<Cluster>>,
 }
 
 impl std::fmt::Debug for PlannedQuery {
@@ -242,9 +245,19 @@ impl std::fmt::Debug for PlannedQuery {
 }
 
 impl PlannedQuery {
-    /// Starts execution; dropping the stream cancels it.
-    pub fn execute(&self) -> Result<SendableRecordBatchStream, QueryError> {
-        execute_stream(Arc::clone(&self.plan), self.session.task_ctx()).map_err(QueryError::from)
+    /// Starts execution, in this process or as a job on the cluster; dropping the stream
+    /// cancels it.
+    pub async fn execute(&self) -> Result<SendableRecordBatchStream, QueryError> {
+        match &self.cluster {
+            Some(cluster) => cluster.execute(Arc::clone(&self.plan)).await,
+            None => execute_stream(Arc::clone(&self.plan), self.session.task_ctx())
+                .map_err(QueryError::from),
+        }
+    }
+
+    /// Whether the query runs on a cluster rather than in this process.
+    pub fn distributed(&self) -> bool {
+        self.cluster.is_some()
     }
 }
 
@@ -254,6 +267,7 @@ pub struct QueryEngine {
     runtime: Arc<RuntimeEnv>,
     base: SessionState,
     snapshots: RwLock<HashMap<BaseLibrary, Arc<SnapshotTable>>>,
+    cluster: OnceLock<Arc<Cluster>>,
 }
 
 impl QueryEngine {
@@ -305,7 +319,24 @@ impl QueryEngine {
             runtime,
             base,
             snapshots: RwLock::new(HashMap::new()),
+            cluster: OnceLock::new(),
         })
+    }
+
+    /// Sends every later query that reads a library to the Ballista cluster at `scheduler`
+    /// (started in this process when standalone). Queries are still admitted and planned
+    /// here, under policy; only the finished physical plan leaves. Statements that read no
+    /// library (`information_schema`, constants) keep running here.
+    pub async fn use_cluster(&self, scheduler: &Scheduler) -> Result<(), QueryError> {
+        let cluster = Cluster::connect(scheduler, &self.base).await?;
+        self.cluster
+            .set(Arc::new(cluster))
+            .map_err(|_| QueryError::Internal("the engine already has a cluster".into()))
+    }
+
+    /// The scheduler queries go to, if any.
+    pub fn scheduler_url(&self) -> Option<&str> {
+        self.cluster.get().map(|c| c.scheduler_url())
     }
 
     /// Makes `dir` (a directory of Parquet files) the current snapshot of `library`.
@@ -376,10 +407,18 @@ impl QueryEngine {
             .filter(|g| tables.contains_key(g.library.table_name()))
             .filter_map(|g| g.row_cap)
             .min();
-        let snapshots = tables
+        let snapshots: BTreeMap<String, i64> = tables
             .keys()
             .filter_map(|t| versions.get(t).map(|v| (t.clone(), *v)))
             .collect();
+        let cluster = match admitted.kind {
+            // A plan the cluster cannot carry (a recursive query, whose work table has no
+            // wire form) runs here, under the same policy; its audit entry names no cluster.
+            StatementKind::Query if !snapshots.is_empty() => {
+                self.cluster.get().filter(|c| c.can_run(&physical)).cloned()
+            }
+            _ => None,
+        };
         Ok(PlannedQuery {
             plan: physical,
             session,
@@ -388,6 +427,7 @@ impl QueryEngine {
             plan_sha256,
             row_cap,
             kind: admitted.kind,
+            cluster,
         })
     }
 
@@ -422,10 +462,22 @@ impl QueryEngine {
             "datafusion".into(),
             catalog,
         );
-        let state = SessionStateBuilder::new_from_existing(self.base.clone())
+        let mut builder = SessionStateBuilder::new_from_existing(self.base.clone())
             .with_catalog_list(catalogs)
-            .with_runtime_env(Arc::clone(&self.runtime))
-            .build();
+            .with_runtime_env(Arc::clone(&self.runtime));
+        if self.cluster.get().is_some() {
+            // A plan bound for the cluster is optimised again by the scheduler, which may
+            // swap join inputs; a plan that already holds dynamic filters cannot be swapped
+            // (the job fails). Such filters only prune, so the answer is the same without.
+            let mut config = self.base.config().clone();
+            let optimizer = &mut config.options_mut().optimizer;
+            optimizer.enable_dynamic_filter_pushdown = false;
+            optimizer.enable_join_dynamic_filter_pushdown = false;
+            optimizer.enable_topk_dynamic_filter_pushdown = false;
+            optimizer.enable_aggregate_dynamic_filter_pushdown = false;
+            builder = builder.with_config(config);
+        }
+        let state = builder.build();
         Ok((SessionContext::new_with_state(state), versions))
     }
 }

@@ -2,11 +2,13 @@
 //! query may build, and the engine.
 
 pub mod bounds;
+pub mod distributed;
 pub mod engine;
 pub mod gate;
 pub mod policy;
 pub mod snapshot;
 
+pub use distributed::Scheduler;
 pub use engine::{Access, PlannedQuery, QueryEngine, QueryLimits};
 pub use gate::StatementKind;
 pub use policy::{Grant, GrantSource, Mask};

@@ -400,13 +400,18 @@ pub struct PolicyBarrier {
 }
 
 impl PolicyBarrier {
-    fn new(input: Arc<dyn ExecutionPlan>, library: BaseLibrary) -> Self {
+    pub(crate) fn new(input: Arc<dyn ExecutionPlan>, library: BaseLibrary) -> Self {
         let properties = Arc::clone(input.properties());
         PolicyBarrier {
             input,
             library,
             properties,
         }
+    }
+
+    /// The library whose policy ends here.
+    pub fn library(&self) -> BaseLibrary {
+        self.library
     }
 }
 

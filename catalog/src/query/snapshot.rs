@@ -528,7 +528,7 @@ mod tests {
         ));
         for sql in queries {
             let planned = engine.plan(&sql, &access).await.expect("plans");
-            let mut stream = planned.execute().expect("runs");
+            let mut stream = planned.execute().await.expect("runs");
             let mut governed = 0;
             while let Some(batch) = stream.next().await {
                 governed += batch.expect("batch").num_rows();

@@ -60,7 +60,18 @@ pub struct Appended {
 struct Pending {
     entry: AuditEntry,
     subjects: Vec<String>,
+    attachment: Option<Attachment>,
     reply: oneshot::Sender<Result<Appended, String>>,
+}
+
+/// A record stored in the same transaction as its audit entry: both or neither.
+#[derive(Debug, Clone)]
+pub enum Attachment {
+    /// A materials resolution and its per-material outcomes.
+    Resolution(
+        crate::store::ResolutionRecord,
+        Vec<crate::store::MaterialOutcome>,
+    ),
 }
 
 struct Shared {
@@ -180,11 +191,22 @@ impl Ledger {
         entry: AuditEntry,
         subjects: Vec<String>,
     ) -> Result<Appended, ApiError> {
+        self.append_with(entry, subjects, None).await
+    }
+
+    /// Like [`Ledger::append`], storing `attachment` in the same transaction.
+    pub async fn append_with(
+        &self,
+        entry: AuditEntry,
+        subjects: Vec<String>,
+        attachment: Option<Attachment>,
+    ) -> Result<Appended, ApiError> {
         let (reply, answer) = oneshot::channel();
         self.queue
             .send(Pending {
                 entry,
                 subjects,
+                attachment,
                 reply,
             })
             .await
@@ -331,14 +353,33 @@ impl WeakLedger {
 /// Appends one entry straight to the store, for processes without a sequencer (the command
 /// line). It takes the same lock and assigns the next index, so a running server's tree
 /// picks it up.
-pub async fn append_direct(store: &Store, entry: AuditEntry) -> Result<Appended, ApiError> {
+pub async fn append_direct(
+    store: &Store,
+    entry: AuditEntry,
+    attachment: Option<Attachment>,
+) -> Result<Appended, ApiError> {
     let mut append = store.begin_log_append().await?;
     let (rows, _) = rows_for(append.next_index, vec![(entry, Vec::new())])?;
     append.insert(&rows, &[]).await?;
+    insert_attachments(&mut append, attachment.as_slice()).await?;
     append.commit().await?;
     Ok(Appended {
         index: append_index(&rows)?,
     })
+}
+
+async fn insert_attachments(
+    append: &mut crate::store::LogAppend,
+    attachments: &[Attachment],
+) -> Result<(), ApiError> {
+    for attachment in attachments {
+        match attachment {
+            Attachment::Resolution(record, materials) => {
+                append.insert_resolution(record, materials).await?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn append_index(rows: &[LogRow]) -> Result<u64, ApiError> {
@@ -415,11 +456,13 @@ async fn sequence(shared: Arc<Shared>, mut queue: mpsc::Receiver<Pending>) {
         }
         let mut replies = Vec::with_capacity(batch.len());
         let mut entries = Vec::with_capacity(batch.len());
+        let mut attachments = Vec::new();
         for p in batch {
             replies.push(p.reply);
             entries.push((p.entry, p.subjects));
+            attachments.extend(p.attachment);
         }
-        match write_batch(&shared, entries).await {
+        match write_batch(&shared, entries, &attachments).await {
             Ok(first_index) => {
                 for (i, reply) in replies.into_iter().enumerate() {
                     let _ = reply.send(Ok(Appended {
@@ -441,6 +484,7 @@ async fn sequence(shared: Arc<Shared>, mut queue: mpsc::Receiver<Pending>) {
 async fn write_batch(
     shared: &Shared,
     entries: Vec<(AuditEntry, Vec<String>)>,
+    attachments: &[Attachment],
 ) -> Result<u64, ApiError> {
     let mut append = shared.store.begin_log_append().await?;
     let known = tree_size(shared)?;
@@ -458,6 +502,7 @@ async fn write_batch(
     };
     let (rows, links) = rows_for(append.next_index, entries)?;
     append.insert(&rows, &links).await?;
+    insert_attachments(&mut append, attachments).await?;
     append.commit().await?;
     let size = {
         let mut tree = shared

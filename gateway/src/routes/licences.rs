@@ -198,6 +198,7 @@ pub(super) async fn verify(
             message: message.to_owned(),
         }
     })?;
+    state.licences.refresh().await?;
     let result = presented.and_then(|token| state.licences.verify(&token));
     let audit_id = audit::request_id();
     let (event, subjects, answer) = match result {
@@ -361,6 +362,7 @@ pub(super) async fn trust_list(
     State(state): State<AppState>,
     _principal: Principal,
 ) -> Result<Json<Value>, ApiError> {
+    state.licences.refresh().await?;
     let (token, anchor) = state.licences.trust_list()?;
     Ok(Json(json!({"trust_list": token, "anchor": anchor})))
 }
@@ -371,6 +373,7 @@ pub(super) async fn status_list(
     _principal: Principal,
     ApiPath((department, list)): ApiPath<(String, i64)>,
 ) -> Result<Json<Value>, ApiError> {
+    state.licences.refresh().await?;
     let token = state.licences.status_list(&department, list)?;
     Ok(Json(json!({"status_list": token})))
 }

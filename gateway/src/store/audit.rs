@@ -89,6 +89,16 @@ pub struct LogAppend {
 }
 
 impl LogAppend {
+    /// Records a resolution in the same transaction as the entries, so that a resolution
+    /// is stored exactly when its audit entry is.
+    pub async fn insert_resolution(
+        &mut self,
+        r: &super::resolutions::ResolutionRecord,
+        materials: &[super::resolutions::MaterialOutcome],
+    ) -> StoreResult<()> {
+        super::resolutions::insert_resolution_in(&mut self.tx, r, materials).await
+    }
+
     /// Inserts `rows` (whose indices continue from `next_index`) and their subjects.
     pub async fn insert(&mut self, rows: &[LogRow], subjects: &[(String, i64)]) -> StoreResult<()> {
         // Statements of a few fixed sizes, so that each is prepared once per connection and

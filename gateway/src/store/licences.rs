@@ -134,6 +134,7 @@ impl Store {
 
     /// Records a new key.
     pub async fn insert_licence_key(&self, key: &KeyRecord) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO licence_keys (kid, department_code, alg, private_jwk, licence_types, anchor, issue_from, issue_until)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -146,9 +147,21 @@ impl Store {
         .bind(i64::from(key.anchor))
         .bind(key.issue_from)
         .bind(key.issue_until)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        bump_licences(&mut tx).await?;
+        tx.commit().await?;
         Ok(())
+    }
+
+    /// The generation of licence keys and status lists: it changes with every change to
+    /// either, by any replica.
+    pub async fn licences_generation(&self) -> StoreResult<i64> {
+        let row =
+            sqlx::query("SELECT generation FROM replica_generations WHERE domain = 'licences'")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(row.try_get(0)?)
     }
 
     /// Every status list.
@@ -176,10 +189,15 @@ impl Store {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
         };
-        let current = sqlx::query(
+        // On PostgreSQL the row lock makes replicas reserving at once queue, not collide.
+        let lock = match self.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE",
+        };
+        let current = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT list_no, next_idx, capacity FROM licence_status_lists
-             WHERE department_code = $1 ORDER BY list_no DESC LIMIT 1",
-        )
+             WHERE department_code = $1 ORDER BY list_no DESC LIMIT 1{lock}"
+        )))
         .bind(department)
         .fetch_optional(&mut *tx)
         .await?;
@@ -219,6 +237,7 @@ impl Store {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
+                bump_licences(&mut tx).await?;
                 (list_no, 0)
             }
         };
@@ -331,7 +350,17 @@ impl Store {
         .bind(licence.list_no)
         .execute(&mut *tx)
         .await?;
+        bump_licences(&mut tx).await?;
         tx.commit().await?;
         Ok(())
     }
+}
+
+async fn bump_licences(tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE replica_generations SET generation = generation + 1 WHERE domain = 'licences'",
+    )
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

@@ -79,6 +79,9 @@ pub struct Store {
     backend: Backend,
 }
 
+/// How long a request waits for a database connection before it fails.
+const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
@@ -94,7 +97,18 @@ impl Store {
             return Err(StoreError::UnsupportedUrl);
         };
         let options = AnyConnectOptions::from_str(url).map_err(|_| StoreError::UnsupportedUrl)?;
-        let mut pool = AnyPoolOptions::new().max_connections(max_connections.max(1));
+        let mut pool = AnyPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            // When the database is down a request fails with `server.unavailable` after
+            // this long instead of hanging; a connection is normally free within
+            // milliseconds.
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            // A connection still inside a transaction (SQLite rolls back by itself when the
+            // disk is full, so the driver's own rollback then fails and its count stays up)
+            // would refuse every later BEGIN: it is closed instead of handed out.
+            .before_acquire(|conn, _meta| {
+                Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(conn)) })
+            });
         if backend == Backend::Sqlite {
             pool = pool.after_connect(|conn, _meta| {
                 Box::pin(async move {

@@ -5,6 +5,41 @@ use sqlx::Row;
 
 use super::{Store, StoreResult};
 
+/// Inserts a resolution and its materials on `conn`, inside the caller's transaction.
+pub(super) async fn insert_resolution_in(
+    conn: &mut sqlx::AnyConnection,
+    r: &ResolutionRecord,
+    materials: &[MaterialOutcome],
+) -> StoreResult<()> {
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO resolutions ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+    )))
+    .bind(&r.id)
+    .bind(&r.matter)
+    .bind(&r.department)
+    .bind(&r.case_id)
+    .bind(&r.audit_id)
+    .bind(r.at_ms)
+    .bind(r.supplied)
+    .bind(r.must_submit)
+    .bind(&r.evidence)
+    .execute(&mut *conn)
+    .await?;
+    for m in materials {
+        sqlx::query(
+            "INSERT INTO resolution_materials (resolution_id, material, outcome, reason)
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&r.id)
+        .bind(&m.material)
+        .bind(&m.outcome)
+        .bind(&m.reason)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
 /// A resolution as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolutionRecord {
@@ -63,32 +98,7 @@ impl Store {
         materials: &[MaterialOutcome],
     ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO resolutions ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-        )))
-        .bind(&r.id)
-        .bind(&r.matter)
-        .bind(&r.department)
-        .bind(&r.case_id)
-        .bind(&r.audit_id)
-        .bind(r.at_ms)
-        .bind(r.supplied)
-        .bind(r.must_submit)
-        .bind(&r.evidence)
-        .execute(&mut *tx)
-        .await?;
-        for m in materials {
-            sqlx::query(
-                "INSERT INTO resolution_materials (resolution_id, material, outcome, reason)
-                 VALUES ($1, $2, $3, $4)",
-            )
-            .bind(&r.id)
-            .bind(&m.material)
-            .bind(&m.outcome)
-            .bind(&m.reason)
-            .execute(&mut *tx)
-            .await?;
-        }
+        insert_resolution_in(&mut tx, r, materials).await?;
         tx.commit().await?;
         Ok(())
     }

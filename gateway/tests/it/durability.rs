@@ -17,9 +17,21 @@ const KILLS: usize = 20;
 const CLIENTS: usize = 6;
 
 async fn prepare(dir: &Path) -> Config {
-    let (config, _) = cli::init(dir, "127.0.0.1:0".parse().expect("addr"), None, &[], true)
-        .await
-        .expect("init");
+    prepare_on(dir, None).await
+}
+
+/// A data directory with 200 people published, its metadata in `store_url` (SQLite inside
+/// the directory when `None`).
+pub(crate) async fn prepare_on(dir: &Path, store_url: Option<String>) -> Config {
+    let (config, _) = cli::init(
+        dir,
+        "127.0.0.1:0".parse().expect("addr"),
+        store_url,
+        &[],
+        true,
+    )
+    .await
+    .expect("init");
     let store = Store::connect(config.store.url.expose(), 2)
         .await
         .expect("store");
@@ -47,40 +59,55 @@ async fn prepare(dir: &Path) -> Config {
     config
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free port")
 }
 
-fn serve(dir: &Path, port: u16) -> Child {
+pub(crate) fn serve(dir: &Path, port: u16) -> Child {
     Command::new(env!("CARGO_BIN_EXE_tongban"))
         .args(["serve", "--dir"])
         .arg(dir)
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .env("TONGBAN_LOG", "warn")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        // Warnings and errors reach the test's output, which shows them when it fails.
+        .stderr(Stdio::inherit())
         .spawn()
         .expect("the server starts")
 }
 
 fn client(dir: &Path) -> reqwest::Client {
+    department_client(dir, "approval-bureau")
+}
+
+/// An HTTPS client with `department`'s certificate.
+pub(crate) fn department_client(dir: &Path, department: &str) -> reqwest::Client {
+    department_client_waiting(dir, department, Duration::from_secs(5))
+}
+
+/// Like [`department_client`], giving up on an answer after `timeout`.
+pub(crate) fn department_client_waiting(
+    dir: &Path,
+    department: &str,
+    timeout: Duration,
+) -> reqwest::Client {
     let pki = PkiPaths::new(dir);
     let ca = std::fs::read(pki.ca_cert()).expect("ca");
-    let mut identity = std::fs::read(pki.client_cert("approval-bureau")).expect("cert");
-    identity.extend(std::fs::read(pki.client_key("approval-bureau")).expect("key"));
+    let mut identity = std::fs::read(pki.client_cert(department)).expect("cert");
+    identity.extend(std::fs::read(pki.client_key(department)).expect("key"));
     reqwest::Client::builder()
         .use_rustls_tls()
         .add_root_certificate(reqwest::Certificate::from_pem(&ca).expect("ca pem"))
         .identity(reqwest::Identity::from_pem(&identity).expect("identity"))
-        .timeout(Duration::from_secs(5))
+        .timeout(timeout)
         .build()
         .expect("client")
 }
 
-async fn wait_ready(client: &reqwest::Client, base: &str, server: &mut Child) {
+pub(crate) async fn wait_ready(client: &reqwest::Client, base: &str, server: &mut Child) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Ok(r) = client.get(format!("{base}/healthz")).send().await

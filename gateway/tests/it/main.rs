@@ -4,6 +4,8 @@
 mod cli;
 mod deploy;
 mod durability;
+mod faults;
 mod ledger;
 mod logs;
+mod replicas;
 mod store;

@@ -18,6 +18,13 @@ pub(crate) async fn sqlite() -> (Store, tempfile::TempDir) {
 }
 
 pub(crate) async fn postgres() -> Store {
+    Store::connect(&postgres_database().await, 4)
+        .await
+        .expect("postgres store")
+}
+
+/// The URL of a new, empty database on the test server.
+pub(crate) async fn postgres_database() -> String {
     let admin = std::env::var("TONGBAN_TEST_POSTGRES_URL").expect(
         "TONGBAN_TEST_POSTGRES_URL must name a PostgreSQL server (tests/run.sh starts one)",
     );
@@ -31,9 +38,7 @@ pub(crate) async fn postgres() -> Store {
         .expect("create database");
     conn.close().await.expect("close");
     let (base, _) = admin.rsplit_once('/').expect("URL with a database");
-    Store::connect(&format!("{base}/{name}"), 4)
-        .await
-        .expect("postgres store")
+    format!("{base}/{name}")
 }
 
 async fn on_both<F, Fut>(case: F)

@@ -77,6 +77,16 @@ struct Args {
     /// Where to write the report (default: BENCHMARKS.md at the workspace root).
     #[arg(long)]
     output: Option<PathBuf>,
+    /// Clients of the mixed load test (0 to skip it).
+    #[arg(long, default_value_t = 64)]
+    load_clients: usize,
+    /// Seconds the mixed load runs.
+    #[arg(long, default_value_t = 60)]
+    load_seconds: u64,
+    /// Each load client's pause between requests, milliseconds: a window clerk, not a
+    /// flood. With 0 every client sends back to back and latency measures queueing only.
+    #[arg(long, default_value_t = 500)]
+    load_think_ms: u64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -192,6 +202,37 @@ struct Report {
     /// Licence verifications over HTTPS: one client's latency, then throughput levels.
     verify_single: Samples,
     verify_levels: Vec<Level>,
+    /// The mixed load test, by kind of request.
+    load: Option<MixedLoad>,
+}
+
+/// Many clients at once, each sending lookups, licence verifications and resolutions in
+/// turn with a pause between requests.
+#[derive(Debug, Default)]
+struct MixedLoad {
+    clients: usize,
+    seconds: f64,
+    think_ms: u64,
+    kinds: BTreeMap<&'static str, Level>,
+    /// The first few failures, for the report.
+    failures: Vec<String>,
+}
+
+impl MixedLoad {
+    fn all(&self) -> Level {
+        let mut all = Level {
+            clients: self.clients,
+            seconds: self.seconds,
+            ..Level::default()
+        };
+        for level in self.kinds.values() {
+            all.ok += level.ok;
+            all.errors += level.errors;
+            all.refused += level.refused;
+            all.latencies_ms.extend(&level.latencies_ms);
+        }
+        all
+    }
 }
 
 /// Parts of a point lookup, each measured on its own.
@@ -838,6 +879,7 @@ async fn breakdown_in_process(
         let t = Instant::now();
         let mut stream = planned
             .execute()
+            .await
             .map_err(|e| anyhow::anyhow!("governed execute: {e}"))?;
         while let Some(batch) = stream.next().await {
             batch?;
@@ -923,6 +965,7 @@ async fn breakdown_in_process(
             rows: 1,
             truncated: false,
             format: "json".into(),
+            cluster: None,
         };
         tongban_gateway::audit::entry(
             &principal,
@@ -1297,7 +1340,154 @@ async fn bench_gateway(
         report.verify_single.error = Some(format!("{e:#}"));
         println!("  licence verification did not run: {e:#}");
     }
+    if args.load_clients > 0 {
+        match bench_mixed_load(hub, gateway.addr, point_sqls, args, report).await {
+            Ok(load) => report.load = Some(load),
+            Err(e) => {
+                report
+                    .notes
+                    .push(format!("The mixed load test did not run: {e:#}"));
+                println!("  mixed load did not run: {e:#}");
+            }
+        }
+    }
     Ok(())
+}
+
+/// Issues a business licence to `uscc` as the market regulator; returns the token.
+async fn issue_licence(hub: &Path, addr: SocketAddr, uscc: &str) -> anyhow::Result<String> {
+    let pki = PkiPaths::new(hub);
+    let issuer = tongban_tests::client(
+        &pki.ca_cert(),
+        Some((
+            &pki.client_cert("market-regulation"),
+            &pki.client_key("market-regulation"),
+        )),
+    )?;
+    let response = issuer
+        .post(format!("https://{addr}/v1/licences"))
+        .json(&json!({"type": "business-licence", "holder": {"type": "001", "id": uscc}, "face": {
+            "uscc": uscc, "name": "示例有限公司", "entity_type": "有限责任公司", "legal_rep_name": "张三",
+            "registered_capital": "100", "established_date": "2020-01-02", "term_from": "2020-01-02",
+            "term_to": "长期", "address": "河北省廊坊市广阳区示例路1号", "business_scope": "技术开发",
+            "registration_authority": "廊坊市市场监督管理局", "issue_date": "2020-01-02"}}))
+        .send()
+        .await?;
+    let status = response.status();
+    let issued: Value = response.json().await?;
+    ensure!(status == reqwest::StatusCode::CREATED, "issue: {issued}");
+    Ok(issued["token"].as_str().context("no token")?.to_owned())
+}
+
+/// `--load-clients` clients for `--load-seconds`: client `i` cycles through a point lookup,
+/// a licence verification and an `enterprise-opening` resolution, starting at kind `i % 3`,
+/// pausing `--load-think-ms` between requests. Any answer but a success is an error (a 429
+/// included), and is counted against its kind.
+async fn bench_mixed_load(
+    hub: &Path,
+    addr: SocketAddr,
+    point_sqls: &[String],
+    args: &Args,
+    report: &Report,
+) -> anyhow::Result<MixedLoad> {
+    let (people, entities) = keys_for_resolution(point_sqls, &report.queries);
+    ensure!(!people.is_empty(), "no applicants picked");
+    let uscc = entities.first().context("no entity picked")?;
+    let token = issue_licence(hub, addr, uscc).await?;
+    let think = Duration::from_millis(args.load_think_ms);
+    let stop = Instant::now() + Duration::from_secs(args.load_seconds);
+    let started = Instant::now();
+    let failures: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+    let mut tasks = Vec::new();
+    for i in 0..args.load_clients {
+        let c = HttpsClient::new(hub, addr)?;
+        c.get("/healthz").await?;
+        let (sqls, people, token, failures) = (
+            point_sqls.to_vec(),
+            people.clone(),
+            token.clone(),
+            Arc::clone(&failures),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut kinds: BTreeMap<&'static str, Level> = BTreeMap::new();
+            let mut n = i;
+            while Instant::now() < stop {
+                let kind = ["lookup", "verify", "resolve"][n % 3];
+                let t = Instant::now();
+                let request = match kind {
+                    "lookup" => c.client.post(format!("{}/v1/query", c.base)).json(&json!({
+                        "sql": sqls[n % sqls.len()],
+                        "purpose": {"matter": MATTER, "case_id": format!("LOAD-{i}-{n}"), "legal_basis": "bench"},
+                    })),
+                    "verify" => c.client.post(format!("{}/v1/licences/verify", c.base)).json(&json!({
+                        "token": token,
+                        "purpose": {"matter": "food-business-licence", "case_id": format!("LOAD-{i}-{n}"), "legal_basis": "bench"},
+                    })),
+                    _ => c
+                        .client
+                        .post(format!("{}/v1/matters/enterprise-opening/resolve", c.base))
+                        .json(&json!({
+                            "applicant": {"type": "111", "id": people[n % people.len()]},
+                            "case_id": format!("LOAD-{i}-{n}"),
+                        })),
+                };
+                let outcome = async {
+                    let response = request.send().await?;
+                    let status = response.status();
+                    let body = response.bytes().await?;
+                    ensure!(
+                        status.is_success(),
+                        "{kind}: HTTP {status}: {}",
+                        String::from_utf8_lossy(&body[..body.len().min(200)])
+                    );
+                    anyhow::Ok(())
+                }
+                .await;
+                let level = kinds.entry(kind).or_default();
+                match outcome {
+                    Ok(()) => {
+                        level.ok += 1;
+                        level.latencies_ms.push(ms(t));
+                    }
+                    Err(e) => {
+                        level.errors += 1;
+                        if let Ok(mut f) = failures.lock()
+                            && f.len() < 5
+                        {
+                            f.push(format!("{e:#}"));
+                        }
+                    }
+                }
+                n += 1;
+                tokio::time::sleep(think).await;
+            }
+            kinds
+        }));
+    }
+    let mut load = MixedLoad {
+        clients: args.load_clients,
+        think_ms: args.load_think_ms,
+        ..MixedLoad::default()
+    };
+    for task in tasks {
+        for (kind, level) in task.await? {
+            merge(load.kinds.entry(kind).or_default(), level);
+        }
+    }
+    load.seconds = started.elapsed().as_secs_f64();
+    load.failures = failures.lock().map(|f| f.clone()).unwrap_or_default();
+    let all = load.all();
+    println!(
+        "  mixed load, {} clients for {:.0} s: {:.0} requests/s, {} errors, {}",
+        load.clients,
+        load.seconds,
+        all.per_second(),
+        all.errors,
+        Stats::of(&all.latencies_ms)
+            .map(|s| format!("p50 {:.2} ms, p99 {:.2} ms", s.p50, s.p99))
+            .unwrap_or_default()
+    );
+    Ok(load)
 }
 
 /// Applicants for the resolution benchmark: the citizen IDs and USCCs the lookups use.
@@ -1829,6 +2019,58 @@ fn render(args: &Args, r: &Report) -> String {
         ),
         verdict(best_verify.map(|l| l.per_second() >= 5000.0))
     );
+    if let Some(load) = &r.load {
+        let all = load.all();
+        let st = Stats::of(&all.latencies_ms);
+        let _ = writeln!(
+            w,
+            "| {} clients for {:.0} s of mixed lookups, verifications and resolutions: zero errors, p99 ≤ 50 ms | {} requests, {} errors, p99 {} ms | {} |\n",
+            load.clients,
+            load.seconds,
+            all.ok + all.errors,
+            all.errors,
+            cell(st, |s| s.p99),
+            verdict(st.map(|s| all.errors == 0 && s.p99 <= 50.0))
+        );
+    }
+
+    if let Some(load) = &r.load {
+        let _ = writeln!(w, "## Mixed load\n");
+        let _ = writeln!(
+            w,
+            "{} clients over HTTPS for {:.0} s, each with its own connection and client certificate, \
+             cycling through a point lookup, a licence verification and an `enterprise-opening` \
+             resolution with a {} ms pause after each answer. Any answer but a success counts as \
+             an error.\n",
+            load.clients, load.seconds, load.think_ms
+        );
+        let _ = writeln!(
+            w,
+            "| request | answered | errors | per second | p50 | p99 |\n|---|---|---|---|---|---|"
+        );
+        let all = load.all();
+        for (kind, level) in load
+            .kinds
+            .iter()
+            .map(|(k, l)| (*k, l))
+            .chain([("all", &all)])
+        {
+            let st = Stats::of(&level.latencies_ms);
+            let _ = writeln!(
+                w,
+                "| {kind} | {} | {} | {:.0} | {} ms | {} ms |",
+                level.ok,
+                level.errors,
+                level.ok as f64 / load.seconds.max(f64::EPSILON),
+                cell(st, |s| s.p50),
+                cell(st, |s| s.p99)
+            );
+        }
+        for failure in &load.failures {
+            let _ = writeln!(w, "\n- {failure}");
+        }
+        let _ = writeln!(w);
+    }
 
     let _ = writeln!(w, "## Generation\n");
     let _ = writeln!(
