@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use sqlx::Connection;
 use tongban_gateway::store::{LogFilter, Store};
 
 use crate::durability::{
@@ -111,6 +110,42 @@ async fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) -
     started.elapsed()
 }
 
+/// Stops the load and checks what it saw: the gateway still up, every failure a clean `503`
+/// with a stable code, and no connection failed instead of answering.
+async fn end_load(
+    seen: Arc<Mutex<Seen>>,
+    stop: &std::sync::atomic::AtomicBool,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    mut server: Server,
+    during: &str,
+) -> Seen {
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for task in tasks {
+        task.await.expect("load task");
+    }
+    assert!(
+        server.0.try_wait().expect("status").is_none(),
+        "the gateway exited {during}"
+    );
+    drop(server);
+    let seen = Arc::try_unwrap(seen)
+        .expect("tasks ended")
+        .into_inner()
+        .expect("lock");
+    for (what, n) in &seen.failures {
+        assert!(
+            what.starts_with("503 ") && !what.ends_with("(no code)"),
+            "{n} answers were {what}, not a clean 503 with a code"
+        );
+    }
+    assert_eq!(
+        seen.transport_errors, 0,
+        "connections failed instead of answers: {:?}",
+        seen.transport_detail
+    );
+    seen
+}
+
 async fn log_holds(config_dir: &Path, store_url: &str, acknowledged: &[String]) {
     let store = Store::connect(store_url, 1).await.expect("store");
     let ids: std::collections::HashSet<String> = store
@@ -154,16 +189,7 @@ async fn postgresql_crashing_mid_load_fails_requests_cleanly_and_loses_nothing()
     let admin = std::env::var("TONGBAN_TEST_FAULT_POSTGRES_URL").expect(
         "TONGBAN_TEST_FAULT_POSTGRES_URL names the fault tests' own PostgreSQL (tests/run.sh)",
     );
-    let name = format!("tongban_fault_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = sqlx::postgres::PgConnection::connect(&admin)
-        .await
-        .expect("fault cluster reachable");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut conn)
-        .await
-        .expect("create database");
-    conn.close().await.expect("close");
-    let url = format!("{}/{name}", admin.rsplit_once('/').expect("a database").0);
+    let url = crate::store::database_on(&admin).await;
 
     let dir = tempfile::tempdir().expect("tempdir");
     prepare_on(dir.path(), Some(url.clone())).await;
@@ -194,35 +220,7 @@ async fn postgresql_crashing_mid_load_fails_requests_cleanly_and_loses_nothing()
         acknowledged(&seen) >= before + 20
     })
     .await;
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    for task in tasks {
-        task.await.expect("load task");
-    }
-    assert!(
-        server.0.try_wait().expect("status").is_none(),
-        "the gateway exited during the outage"
-    );
-    drop(server);
-
-    let seen = Arc::try_unwrap(seen)
-        .expect("tasks ended")
-        .into_inner()
-        .expect("lock");
-    for (what, n) in &seen.failures {
-        assert!(
-            what.starts_with("503 "),
-            "{n} answers were {what}, not a clean 503 with a code"
-        );
-        assert!(
-            !what.ends_with("(no code)"),
-            "{n} answers had no error code"
-        );
-    }
-    assert_eq!(
-        seen.transport_errors, 0,
-        "connections failed instead of answers: {:?}",
-        seen.transport_detail
-    );
+    let seen = end_load(seen, &stop, tasks, server, "during the outage").await;
     eprintln!(
         "PostgreSQL crash under load: {} acknowledged, failures {:?}, answers again {:.1} s after the restart began",
         seen.acknowledged.len(),
@@ -279,31 +277,7 @@ async fn a_full_disk_fails_requests_cleanly_and_corrupts_nothing() {
         acknowledged(&seen) >= before + 20
     })
     .await;
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    for task in tasks {
-        task.await.expect("load task");
-    }
-    assert!(
-        server.0.try_wait().expect("status").is_none(),
-        "the gateway exited when the disk filled"
-    );
-    drop(server);
-
-    let seen = Arc::try_unwrap(seen)
-        .expect("tasks ended")
-        .into_inner()
-        .expect("lock");
-    for (what, n) in &seen.failures {
-        assert!(
-            what.starts_with("503 ") && !what.ends_with("(no code)"),
-            "{n} answers were {what}, not a clean 503 with a code"
-        );
-    }
-    assert_eq!(
-        seen.transport_errors, 0,
-        "connections failed instead of answers: {:?}",
-        seen.transport_detail
-    );
+    let seen = end_load(seen, &stop, tasks, server, "when the disk filled").await;
     eprintln!(
         "Full disk under load: {} acknowledged, failures {:?}, answers again {:.1} s after space was freed",
         seen.acknowledged.len(),

@@ -28,8 +28,13 @@ pub(crate) async fn postgres_database() -> String {
     let admin = std::env::var("TONGBAN_TEST_POSTGRES_URL").expect(
         "TONGBAN_TEST_POSTGRES_URL must name a PostgreSQL server (tests/run.sh starts one)",
     );
+    database_on(&admin).await
+}
+
+/// The URL of a new, empty database on the server `admin` connects to.
+pub(crate) async fn database_on(admin: &str) -> String {
     let name = format!("tongban_test_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = sqlx::postgres::PgConnection::connect(&admin)
+    let mut conn = sqlx::postgres::PgConnection::connect(admin)
         .await
         .expect("PostgreSQL reachable");
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
