@@ -30,6 +30,7 @@ use tongban_schemas::BaseLibrary;
 use super::QueryError;
 use super::distributed::{Cluster, Scheduler};
 use super::gate::{self, StatementKind};
+use super::lookup::KeyLookupExec;
 use super::policy::{Grant, PolicyTable};
 use super::snapshot::SnapshotTable;
 
@@ -268,6 +269,7 @@ pub struct QueryEngine {
     base: SessionState,
     snapshots: RwLock<HashMap<BaseLibrary, Arc<SnapshotTable>>>,
     cluster: OnceLock<Arc<Cluster>>,
+    lookups: LookupCache,
 }
 
 impl QueryEngine {
@@ -293,6 +295,10 @@ impl QueryEngine {
         options.optimizer.repartition_file_scans = false;
         options.execution.parquet.enable_page_index = true;
         options.execution.parquet.bloom_filter_on_read = true;
+        // A key lookup (a handful of rows) is not spread over partitions.
+        options
+            .execution
+            .use_row_number_estimates_to_optimize_partitioning = true;
         options.sql_parser.enable_ident_normalization = true;
         let scalar = SessionStateDefaults::default_scalar_functions()
             .into_iter()
@@ -320,6 +326,7 @@ impl QueryEngine {
             base,
             snapshots: RwLock::new(HashMap::new()),
             cluster: OnceLock::new(),
+            lookups: LookupCache::default(),
         })
     }
 
@@ -332,6 +339,11 @@ impl QueryEngine {
         self.cluster
             .set(Arc::new(cluster))
             .map_err(|_| QueryError::Internal("the engine already has a cluster".into()))
+    }
+
+    /// Lookup plans currently kept for reuse.
+    pub fn cached_lookup_plans(&self) -> usize {
+        self.lookups.entries.lock().map(|e| e.len()).unwrap_or(0)
     }
 
     /// The scheduler queries go to, if any.
@@ -357,6 +369,8 @@ impl QueryEngine {
             .write()
             .map_err(|_| QueryError::Internal("snapshot registry poisoned".into()))?
             .insert(library, table);
+        // Plans hold the snapshot they were made on.
+        self.lookups.invalidate();
         Ok(())
     }
 
@@ -382,8 +396,39 @@ impl QueryEngine {
     }
 
     /// Admits, plans and checks `sql` under `access`.
+    ///
+    /// A lookup by library key whose statement differs from an earlier one under the same
+    /// access only in the key values reuses that statement's plan with the new keys (see
+    /// [`LookupCache`]); everything else is planned from scratch.
     pub async fn plan(&self, sql: &str, access: &Access) -> Result<PlannedQuery, QueryError> {
         let admitted = gate::admit(sql, access.explain_allowed)?;
+        let cacheable = admitted.kind == StatementKind::Query && self.cluster.get().is_none();
+        let statement = match cacheable.then(|| StatementShape::of(sql)).flatten() {
+            Some(shape) => shape,
+            None => return self.plan_admitted(admitted, access).await,
+        };
+        let key = CacheKey {
+            shape: statement.shape.clone(),
+            access: access_fingerprint(access),
+            generation: self.lookups.generation(),
+        };
+        if let Some(cached) = self.lookups.get(&key)
+            && let Some(planned) = cached.instantiate(&statement.literals)?
+        {
+            return Ok(planned);
+        }
+        let planned = self.plan_admitted(admitted, access).await?;
+        if let Some(cached) = CachedLookup::of(&planned, &statement.literals) {
+            self.lookups.insert(key, cached);
+        }
+        Ok(planned)
+    }
+
+    async fn plan_admitted(
+        &self,
+        admitted: gate::Admitted,
+        access: &Access,
+    ) -> Result<PlannedQuery, QueryError> {
         let (session, versions) = self.session_for(access)?;
         let state = session.state();
         let logical = state
@@ -449,7 +494,13 @@ impl QueryEngine {
                 Some(sql) => Some(self.parse_row_filter(grant.library, sql)?),
                 None => None,
             };
-            let table = PolicyTable::new(Arc::clone(snapshot), grant.clone(), row_filter)?;
+            // A plan bound for the cluster must consist of nodes its executors decode.
+            let table = PolicyTable::new(
+                Arc::clone(snapshot),
+                grant.clone(),
+                row_filter,
+                self.cluster.get().is_none(),
+            )?;
             schema.register_table(grant.library.table_name().to_owned(), Arc::new(table))?;
             versions.insert(grant.library.table_name().to_owned(), snapshot.version());
         }
@@ -475,10 +526,268 @@ impl QueryEngine {
             optimizer.enable_join_dynamic_filter_pushdown = false;
             optimizer.enable_topk_dynamic_filter_pushdown = false;
             optimizer.enable_aggregate_dynamic_filter_pushdown = false;
+            // The scheduler splits plans into stages by their partitioning; plans whose
+            // partitioning followed row estimates (kept in one partition) came back with
+            // rows repeated there.
+            config
+                .options_mut()
+                .execution
+                .use_row_number_estimates_to_optimize_partitioning = false;
             builder = builder.with_config(config);
         }
         let state = builder.build();
         Ok((SessionContext::new_with_state(state), versions))
+    }
+}
+
+/// Most lookup plans kept; the cache starts over when it is full.
+const LOOKUP_CACHE_ENTRIES: usize = 1024;
+
+/// Plans of key lookups, reused across statements that differ only in their key values.
+///
+/// Planning costs more than a lookup itself (parsing, the logical optimiser, physical
+/// planning, well over a millisecond), and departments send the same statement over and over
+/// with a different citizen ID or USCC. A plan is kept only when it is a chain of simple
+/// operators over one [`KeyLookupExec`] whose keys each come from exactly one string literal
+/// of the statement, and no key value appears anywhere else in the plan. A later statement
+/// with the same tokens except for its string literals, under the same grants (the whole
+/// [`Access`] is part of the key) and on the same snapshots, runs that plan with its own
+/// values in the lookup; every other literal must be the same as when the plan was made.
+/// The policy parts of the plan (row filter, masks, barrier) contain no statement values,
+/// so they are exactly what planning the new statement would have produced.
+#[derive(Debug, Default)]
+struct LookupCache {
+    entries: std::sync::Mutex<HashMap<CacheKey, Arc<CachedLookup>>>,
+    generation: std::sync::atomic::AtomicU64,
+}
+
+impl LookupCache {
+    fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn invalidate(&self) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.clear();
+        }
+    }
+
+    fn get(&self, key: &CacheKey) -> Option<Arc<CachedLookup>> {
+        self.entries.lock().ok()?.get(key).cloned()
+    }
+
+    fn insert(&self, key: CacheKey, value: CachedLookup) {
+        // A plan made on a snapshot that was replaced meanwhile is not kept.
+        if key.generation != self.generation() {
+            return;
+        }
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() >= LOOKUP_CACHE_ENTRIES {
+                entries.clear();
+            }
+            entries.insert(key, Arc::new(value));
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct CacheKey {
+    shape: String,
+    access: [u8; 32],
+    generation: u64,
+}
+
+/// Everything that decides a session's tables and policy.
+fn access_fingerprint(access: &Access) -> [u8; 32] {
+    Sha256::digest(format!("{access:?}").as_bytes()).into()
+}
+
+/// A statement's tokens with its plain string literals taken out.
+#[derive(Debug)]
+struct StatementShape {
+    /// The tokens, comments and spacing left out, each string literal as `?`.
+    shape: String,
+    /// The string literals' values, in order.
+    literals: Vec<String>,
+}
+
+impl StatementShape {
+    fn of(sql: &str) -> Option<StatementShape> {
+        use datafusion::sql::sqlparser::dialect::GenericDialect;
+        use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+        let tokens = Tokenizer::new(&GenericDialect {}, sql).tokenize().ok()?;
+        let mut shape = String::with_capacity(sql.len());
+        let mut literals = Vec::new();
+        for token in tokens {
+            match token {
+                Token::Whitespace(_) => continue,
+                Token::SingleQuotedString(value) => {
+                    literals.push(value);
+                    shape.push('?');
+                }
+                other => {
+                    use std::fmt::Write;
+                    let _ = write!(shape, "{other:?}");
+                }
+            }
+            shape.push('\u{1f}');
+        }
+        Some(StatementShape { shape, literals })
+    }
+}
+
+/// A lookup plan and where its keys come from in the statement.
+struct CachedLookup {
+    template: Arc<dyn ExecutionPlan>,
+    session: SessionContext,
+    tables: BTreeMap<String, BTreeSet<String>>,
+    snapshots: BTreeMap<String, i64>,
+    row_cap: Option<u64>,
+    /// For each key set of the lookup, the literal that gives each key.
+    key_literals: Vec<Vec<usize>>,
+    /// The other literals, which a statement must repeat to use the plan.
+    fixed: Vec<(usize, String)>,
+}
+
+impl std::fmt::Debug for CachedLookup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CachedLookup")
+            .field("tables", &self.tables)
+            .field("key_literals", &self.key_literals)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Operators a cached plan may contain: they keep no state between executions beyond what
+/// rebuilding them on a new lookup resets.
+const CACHEABLE_OPERATORS: &[&str] = &[
+    "KeyLookupExec",
+    "CooperativeExec",
+    "PolicyBarrier",
+    "ProjectionExec",
+    "FilterExec",
+    "CoalesceBatchesExec",
+    "CoalescePartitionsExec",
+    "GlobalLimitExec",
+    "LocalLimitExec",
+];
+
+impl CachedLookup {
+    /// `planned` as a reusable plan, if it is a lookup whose keys map one to one onto
+    /// string literals of the statement (`literals`).
+    fn of(planned: &PlannedQuery, literals: &[String]) -> Option<CachedLookup> {
+        use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+        if planned.kind != StatementKind::Query || planned.cluster.is_some() {
+            return None;
+        }
+        let mut lookups = Vec::new();
+        let mut simple = true;
+        let _ = planned.plan.apply(|node| {
+            if !CACHEABLE_OPERATORS.contains(&node.name()) {
+                simple = false;
+                return Ok(TreeNodeRecursion::Stop);
+            }
+            if let Some(lookup) =
+                (node.as_ref() as &dyn std::any::Any).downcast_ref::<KeyLookupExec>()
+            {
+                lookups.push(lookup.key_sets().to_vec());
+            }
+            Ok(TreeNodeRecursion::Continue)
+        });
+        let [key_sets] = lookups.as_slice() else {
+            return None;
+        };
+        if !simple {
+            return None;
+        }
+        let shown = displayable(planned.plan.as_ref()).indent(true).to_string();
+        let mut used = vec![false; literals.len()];
+        let mut key_literals = Vec::with_capacity(key_sets.len());
+        for set in key_sets {
+            let mut ordinals = Vec::with_capacity(set.len());
+            for key in set {
+                let mut matching = literals
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, l)| l.as_bytes() == key.as_slice())
+                    .map(|(i, _)| i);
+                let (Some(ordinal), None) = (matching.next(), matching.next()) else {
+                    return None;
+                };
+                // One literal per key, and a key value nowhere else in the plan.
+                if used[ordinal] || shown.contains(literals[ordinal].as_str()) {
+                    return None;
+                }
+                used[ordinal] = true;
+                ordinals.push(ordinal);
+            }
+            key_literals.push(ordinals);
+        }
+        let fixed = literals
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !used[*i])
+            .map(|(i, l)| (i, l.clone()))
+            .collect();
+        Some(CachedLookup {
+            template: Arc::clone(&planned.plan),
+            session: planned.session.clone(),
+            tables: planned.tables.clone(),
+            snapshots: planned.snapshots.clone(),
+            row_cap: planned.row_cap,
+            key_literals,
+            fixed,
+        })
+    }
+
+    /// The plan with the keys of a statement of the same shape; `None` when one of its other
+    /// literals differs.
+    fn instantiate(&self, literals: &[String]) -> Result<Option<PlannedQuery>, QueryError> {
+        use datafusion::common::tree_node::{Transformed, TreeNode};
+        if self
+            .fixed
+            .iter()
+            .any(|(i, value)| literals.get(*i) != Some(value))
+        {
+            return Ok(None);
+        }
+        let mut key_sets = Vec::with_capacity(self.key_literals.len());
+        for ordinals in &self.key_literals {
+            let mut set = Vec::with_capacity(ordinals.len());
+            for i in ordinals {
+                let Some(value) = literals.get(*i) else {
+                    return Ok(None);
+                };
+                set.push(value.as_bytes().to_vec());
+            }
+            key_sets.push(set);
+        }
+        // Every operator above the lookup is rebuilt around the new one.
+        let plan = Arc::clone(&self.template)
+            .transform_up(|node| {
+                match (node.as_ref() as &dyn std::any::Any).downcast_ref::<KeyLookupExec>() {
+                    Some(lookup) => Ok(Transformed::yes(Arc::new(
+                        lookup.with_key_sets(key_sets.clone())?,
+                    )
+                        as Arc<dyn ExecutionPlan>)),
+                    None => Ok(Transformed::no(node)),
+                }
+            })
+            .map_err(plan_error)?
+            .data;
+        let shown = displayable(plan.as_ref()).indent(true).to_string();
+        Ok(Some(PlannedQuery {
+            plan,
+            session: self.session.clone(),
+            tables: self.tables.clone(),
+            snapshots: self.snapshots.clone(),
+            plan_sha256: hex::encode(Sha256::digest(shown.as_bytes())),
+            row_cap: self.row_cap,
+            kind: StatementKind::Query,
+            cluster: None,
+        }))
     }
 }
 
@@ -529,6 +838,13 @@ fn tables_read(plan: &LogicalPlan) -> BTreeMap<String, BTreeSet<String>> {
                     .fields()
                     .iter()
                     .map(|f| f.name().clone()),
+            );
+            // Columns of predicates the scan answers itself are read too.
+            entry.extend(
+                scan.filters
+                    .iter()
+                    .flat_map(|f| f.column_refs())
+                    .map(|c| c.name.clone()),
             );
         }
         Ok(TreeNodeRecursion::Continue)

@@ -5,6 +5,7 @@ pub mod bounds;
 pub mod distributed;
 pub mod engine;
 pub mod gate;
+pub mod lookup;
 pub mod policy;
 pub mod snapshot;
 

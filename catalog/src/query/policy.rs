@@ -18,7 +18,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::tree_node::TreeNodeRecursion;
-use datafusion::common::{DFSchema, ScalarValue};
+use datafusion::common::{DFSchema, ScalarValue, Statistics};
 use datafusion::datasource::TableType;
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::TaskContext;
@@ -26,6 +26,7 @@ use datafusion::logical_expr::{Expr, ExprSchemable, TableProviderFilterPushDown,
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::projection::ProjectionExec;
+use datafusion::physical_plan::statistics::{ChildStats, StatisticsArgs};
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, SendableRecordBatchStream,
 };
@@ -33,6 +34,7 @@ use serde::{Deserialize, Serialize};
 use tongban_schemas::BaseLibrary;
 
 use super::QueryError;
+use super::lookup::KeyLookupExec;
 use super::snapshot::SnapshotTable;
 
 /// How a column's values are hidden from the consumer.
@@ -201,15 +203,18 @@ pub struct PolicyTable {
     schema: SchemaRef,
     grant: Grant,
     row_filter: Option<Expr>,
+    exact_lookups: bool,
 }
 
 impl PolicyTable {
     /// Wraps a snapshot's listing table in `grant`'s policy. `row_filter` is the grant's
-    /// predicate already parsed against the raw schema.
+    /// predicate already parsed against the raw schema. With `exact_lookups`, equalities on
+    /// the library key are answered by a [`KeyLookupExec`] instead of a filtered scan.
     pub fn new(
         raw: Arc<SnapshotTable>,
         grant: Grant,
         row_filter: Option<Expr>,
+        exact_lookups: bool,
     ) -> Result<PolicyTable, QueryError> {
         let raw_schema = raw.schema();
         let fields: Vec<Field> = grant
@@ -246,7 +251,18 @@ impl PolicyTable {
             schema,
             grant,
             row_filter,
+            exact_lookups,
         })
+    }
+
+    /// The keys `filter` pins the library key to, when the scan can take it over: lookups
+    /// are on, and the key column is granted unmasked, so its value is the same on both
+    /// sides of the policy and filtering before the row filter selects the same rows.
+    fn exact_keys(&self, filter: &Expr) -> Option<Vec<Vec<u8>>> {
+        if !self.exact_lookups || !self.pruning_safe(filter) {
+            return None;
+        }
+        super::snapshot::keys_of(filter, self.grant.library.key_column())
     }
 
     /// Filters that may guide pruning of the raw data: they touch only granted columns
@@ -272,8 +288,15 @@ impl TableProvider for PolicyTable {
         &self,
         filters: &[&Expr],
     ) -> DfResult<Vec<TableProviderFilterPushDown>> {
-        // Inexact: the filter is kept above the barrier, and may also guide pruning below it.
-        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+        // Exact for a key equality the lookup answers exactly; Inexact for the rest: the
+        // filter is kept above the barrier, and may also guide pruning below it.
+        Ok(filters
+            .iter()
+            .map(|f| match self.exact_keys(f) {
+                Some(_) => TableProviderFilterPushDown::Exact,
+                None => TableProviderFilterPushDown::Inexact,
+            })
+            .collect())
     }
 
     async fn scan(
@@ -313,13 +336,26 @@ impl TableProvider for PolicyTable {
         } else {
             None
         };
-        let mut plan = self
-            .raw
-            .scan(state, &raw_projection, &hints, raw_limit)
-            .await?;
-        if !hints.is_empty() {
-            plan = with_pruning_predicate(plan, &hints, &self.raw_schema, state)?;
-        }
+        let key_sets: Vec<Vec<Vec<u8>>> =
+            filters.iter().filter_map(|f| self.exact_keys(f)).collect();
+        let mut plan: Arc<dyn ExecutionPlan> = if key_sets.is_empty() {
+            let plan = self
+                .raw
+                .scan(state, &raw_projection, &hints, raw_limit)
+                .await?;
+            if hints.is_empty() {
+                plan
+            } else {
+                with_pruning_predicate(plan, &hints, &self.raw_schema, state)?
+            }
+        } else {
+            Arc::new(KeyLookupExec::new(
+                Arc::clone(&self.raw),
+                raw_projection,
+                key_sets,
+                raw_limit,
+            )?)
+        };
 
         let scanned_schema = plan.schema();
         let df_schema = DFSchema::try_from(scanned_schema.as_ref().clone())?;
@@ -443,6 +479,25 @@ impl ExecutionPlan for PolicyBarrier {
         _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
     ) -> DfResult<TreeNodeRecursion> {
         Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn child_stats_requests(&self, partition: Option<usize>) -> Vec<ChildStats> {
+        vec![ChildStats::At(partition)]
+    }
+
+    fn statistics_from_inputs(
+        &self,
+        input_stats: &[Arc<Statistics>],
+        _args: &StatisticsArgs,
+    ) -> DfResult<Arc<Statistics>> {
+        // Only an estimate of the row count crosses the barrier (so that a lookup of a few
+        // rows is not spread over partitions); nothing that would let the optimiser answer
+        // from statistics instead of from the policy's rows.
+        let mut statistics = Statistics::new_unknown(&self.schema());
+        if let Some(input) = input_stats.first() {
+            statistics.num_rows = input.num_rows.to_inexact();
+        }
+        Ok(Arc::new(statistics))
     }
 
     fn with_new_children(

@@ -37,23 +37,24 @@ use datafusion::physical_plan::expressions::Column as PhysicalColumn;
 use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use parquet::arrow::arrow_reader::ArrowReaderOptions;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
 use parquet::arrow::async_reader::AsyncFileReader;
 use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader};
 use tongban_schemas::BaseLibrary;
 
 use super::QueryError;
+use super::lookup::{LookupFile, PositionedFile};
 
 /// Key range of one row group.
 #[derive(Debug, Clone)]
-struct RowGroupKeys {
+pub(crate) struct RowGroupKeys {
     min: Option<Vec<u8>>,
     max: Option<Vec<u8>>,
 }
 
 impl RowGroupKeys {
     /// Whether `key` may lie in this row group. Missing statistics mean "maybe".
-    fn may_contain(&self, key: &[u8]) -> bool {
+    pub(crate) fn may_contain(&self, key: &[u8]) -> bool {
         self.min.as_deref().is_none_or(|min| min <= key)
             && self.max.as_deref().is_none_or(|max| key <= max)
     }
@@ -65,6 +66,7 @@ struct SnapshotFile {
     file: PartitionedFile,
     rows: usize,
     row_groups: Vec<RowGroupKeys>,
+    lookup: LookupFile,
 }
 
 /// A snapshot's files, listed once, with their key index.
@@ -135,11 +137,20 @@ impl SnapshotTable {
                 version: None,
             };
             let rows = usize::try_from(footer.file_metadata().num_rows()).unwrap_or(0);
+            let footer = Arc::new(footer);
+            let metadata = ArrowReaderMetadata::try_new(Arc::clone(&footer), Default::default())
+                .map_err(|e| {
+                    QueryError::Internal(format!("cannot read {}: {e}", absolute.display()))
+                })?;
             files.push(SnapshotFile {
-                file: PartitionedFile::new_from_meta(object)
-                    .with_extension(Footer(Arc::new(footer))),
+                file: PartitionedFile::new_from_meta(object).with_extension(Footer(footer)),
                 rows,
                 row_groups,
+                lookup: LookupFile {
+                    file: PositionedFile(Arc::new(handle)),
+                    metadata,
+                    key_leaf: column,
+                },
             });
         }
         let rows = files.iter().map(|f| f.rows).sum();
@@ -151,6 +162,18 @@ impl SnapshotTable {
             files,
             rows,
         })
+    }
+
+    /// The library the snapshot belongs to.
+    pub fn library(&self) -> BaseLibrary {
+        self.library
+    }
+
+    /// Each file's row-group key ranges and what an exact lookup reads it with, in key order.
+    pub(crate) fn lookup_files(&self) -> impl Iterator<Item = (&[RowGroupKeys], &LookupFile)> {
+        self.files
+            .iter()
+            .map(|f| (f.row_groups.as_slice(), &f.lookup))
     }
 
     /// The published version.
@@ -327,7 +350,7 @@ fn lookup_keys(hints: &[Expr], key: &str) -> Option<Vec<Vec<u8>>> {
     hints.iter().find_map(|h| keys_of(h, key))
 }
 
-fn keys_of(expr: &Expr, key: &str) -> Option<Vec<Vec<u8>>> {
+pub(crate) fn keys_of(expr: &Expr, key: &str) -> Option<Vec<Vec<u8>>> {
     match expr {
         Expr::BinaryExpr(b) if b.op == Operator::Eq => match (b.left.as_ref(), b.right.as_ref()) {
             (Expr::Column(c), lit) | (lit, Expr::Column(c)) if c.name == key => {

@@ -446,14 +446,22 @@ fn disclosure_ms(day: chrono::NaiveDate) -> i64 {
 
 /// The sequencer: group commit of everything waiting.
 async fn sequence(shared: Arc<Shared>, mut queue: mpsc::Receiver<Pending>) {
+    let max = shared.options.max_batch.max(1);
+    // Size of the previous batch: how many appenders were waiting on one commit.
+    let mut previous = 1;
     while let Some(first) = queue.recv().await {
         let mut batch = vec![first];
-        while batch.len() < shared.options.max_batch {
-            match queue.try_recv() {
-                Ok(p) => batch.push(p),
-                Err(_) => break,
-            }
+        drain(&mut queue, &mut batch, max);
+        // Appenders answered by the previous commit are runnable but may not have queued
+        // their next entry yet. Letting them run first (a yield, no timer) turns one commit
+        // per straggler into one commit for all of them; a lone appender never waits.
+        let mut rounds = 0;
+        while batch.len() < previous.min(max) && rounds < GATHER_ROUNDS {
+            tokio::task::yield_now().await;
+            drain(&mut queue, &mut batch, max);
+            rounds += 1;
         }
+        previous = batch.len();
         let mut replies = Vec::with_capacity(batch.len());
         let mut entries = Vec::with_capacity(batch.len());
         let mut attachments = Vec::new();
@@ -521,6 +529,20 @@ async fn write_batch(
     };
     let _ = shared.grown.send(size);
     Ok(next)
+}
+
+/// Scheduler rounds the sequencer gives waiting appenders before it commits a batch
+/// smaller than the previous one.
+const GATHER_ROUNDS: usize = 4;
+
+/// Moves queued entries into `batch`, up to `max` in all.
+fn drain(queue: &mut mpsc::Receiver<Pending>, batch: &mut Vec<Pending>, max: usize) {
+    while batch.len() < max {
+        match queue.try_recv() {
+            Ok(p) => batch.push(p),
+            Err(_) => break,
+        }
+    }
 }
 
 fn tree_size(shared: &Shared) -> Result<u64, ApiError> {
