@@ -615,9 +615,8 @@ struct StatementShape {
 
 impl StatementShape {
     fn of(sql: &str) -> Option<StatementShape> {
-        use datafusion::sql::sqlparser::dialect::GenericDialect;
         use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
-        let tokens = Tokenizer::new(&GenericDialect {}, sql).tokenize().ok()?;
+        let tokens = Tokenizer::new(&gate::DIALECT, sql).tokenize().ok()?;
         let mut shape = String::with_capacity(sql.len());
         let mut literals = Vec::new();
         for token in tokens {

@@ -15,6 +15,9 @@ use datafusion::sql::sqlparser::dialect::GenericDialect;
 
 use super::QueryError;
 
+/// The SQL dialect statements are parsed in; the lookup cache tokenizes in the same one.
+pub(crate) const DIALECT: GenericDialect = GenericDialect {};
+
 /// Longest SQL text accepted, in bytes.
 pub const MAX_SQL_BYTES: usize = 64 * 1024;
 
@@ -72,7 +75,7 @@ trait ParseOne {
 
 impl ParseOne for DfStatement {
     fn parse(sql: &str) -> Result<Vec<DfStatement>, QueryError> {
-        DFParser::parse_sql_with_dialect(sql, &GenericDialect {})
+        DFParser::parse_sql_with_dialect(sql, &DIALECT)
             .map(Vec::from)
             .map_err(|e| QueryError::Invalid {
                 detail: e.to_string(),
